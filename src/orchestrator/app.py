@@ -1,0 +1,200 @@
+"""HTTP composition root: ``create_app(settings, deps)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orchestrator import __version__
+from orchestrator.auth import InvalidToken, Principal, read_token
+from orchestrator.db import UnitOfWork, make_engine, make_sessionmaker, unit_of_work
+from orchestrator.errors import DomainError
+from orchestrator.logs import request_id_middleware
+from orchestrator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """Everything the handlers need from the outside world; tests pass their own."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    clock: Clock = utc_now
+    engine: AsyncEngine | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Deps:
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("database_url and redis_url must be resolved before building the app")
+        engine = make_engine(settings.database_url)
+        return cls(
+            sessions=make_sessionmaker(engine),
+            redis=Redis.from_url(settings.redis_url),
+            engine=engine,
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(exc.status, exc.title, exc.detail, code=exc.code, **exc.extra)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        extra["errors"] = [
+            {"field": e.get("key") or _field_from_message(str(e.get("message", ""))), "message": e.get("message")}
+            for e in exc.extra
+            if isinstance(e, dict)
+        ]
+    title = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found"}.get(
+        exc.status_code, "Error"
+    )
+    return problem(exc.status_code, title, exc.detail, **extra)
+
+
+def _field_from_message(message: str) -> str | None:
+    # msgspec says "... - at `$.job_seeker.phone`"
+    marker = "at `$."
+    if marker in message:
+        return message.split(marker, 1)[1].rstrip("`")
+    return None
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, DBAPIError) and "could not serialize" in str(exc):
+        return problem(409, "Conflict", "concurrent update, try again", code="retry")
+    log.exception("unhandled error")
+    return problem(500, "Internal server error", "unexpected error; it has been logged")
+
+
+@get("/health", tags=["operations"], include_in_schema=True)
+async def health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok", "version": __version__}
+
+
+@get("/ready", tags=["operations"])
+async def ready(deps: NamedDependency[Deps]) -> Response[dict[str, Any]]:
+    """PostgreSQL and Redis are reachable (503 otherwise)."""
+    checks: dict[str, str] = {}
+    try:
+        async with deps.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        await deps.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return Response({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
+
+
+def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None) -> Litestar:
+    """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
+    from orchestrator.channels import admin
+
+    resolved: dict[str, Deps] = {}
+    if deps is not None:
+        resolved["deps"] = deps
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        owned = "deps" not in resolved
+        if owned:
+            resolved["deps"] = Deps.from_settings(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await resolved.pop("deps").close()
+
+    def provide_deps() -> Deps:
+        return resolved["deps"]
+
+    def provide_clock() -> Clock:
+        return resolved["deps"].clock
+
+    async def provide_uow() -> AsyncIterator[UnitOfWork]:
+        async with unit_of_work(resolved["deps"].sessions) as uow:
+            yield uow
+
+    def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(status_code=401, detail="Authorization must be 'Bearer <token>'")
+        try:
+            return read_token(settings.token_secret, token.strip())
+        except InvalidToken as exc:
+            raise HTTPException(status_code=401, detail="invalid or expired token") from exc
+
+    def provide_settings() -> Settings:
+        return settings
+
+    handlers: list[Any] = [health, ready, *admin.HANDLERS, *(route_handlers or [])]
+    return Litestar(
+        route_handlers=handlers,
+        dependencies={
+            "deps": Provide(provide_deps, sync_to_thread=False),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+            "uow": Provide(provide_uow),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        exception_handlers={
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        middleware=[request_id_middleware],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="orchestrator",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+        ),
+        logging_config=None,  # logging is configured once by the CLI (JSON, request ids)
+        debug=False,
+    )

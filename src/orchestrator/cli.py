@@ -1,0 +1,204 @@
+"""Command line: ``orchestrator run|worker|migrate|seed-demo|token``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import secrets
+import signal
+import sys
+import uuid
+from datetime import timedelta
+
+from orchestrator.settings import Settings
+
+log = logging.getLogger("orchestrator")
+
+
+def _token_secret(settings: Settings) -> str:
+    """The configured secret, or (development only) one generated once and kept in the data folder."""
+    if settings.token_secret:
+        return settings.token_secret
+    if not settings.embedded:
+        raise SystemExit("ORCHESTRATOR_TOKEN_SECRET must be set when using external PostgreSQL/Redis")
+    path = settings.data_dir / "token-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def resolve(settings: Settings, *, need_redis: bool = True) -> tuple[Settings, object | None]:
+    """Start embedded servers for whatever URL is missing; return settings with every URL filled in."""
+    embedded = None
+    database_url, redis_url = settings.database_url, settings.redis_url
+    if database_url is None or (need_redis and redis_url is None):
+        from orchestrator.embedded import EmbeddedServers
+
+        embedded = EmbeddedServers(settings.data_dir)
+        if database_url is None:
+            database_url = embedded.start_postgres()
+        if need_redis and redis_url is None:
+            redis_url = embedded.start_redis()
+        print(f"embedded servers: data kept in {settings.data_dir.resolve()}", flush=True)
+    secret = _token_secret(settings)
+    return dataclasses.replace(settings, database_url=database_url, redis_url=redis_url, token_secret=secret), embedded
+
+
+def _admin_token(settings: Settings) -> str:
+    from orchestrator.auth import Role, issue_token
+
+    return issue_token(settings.token_secret, role=Role.ADMIN, subject="demo-admin",
+                       ttl=timedelta(hours=settings.token_ttl_hours))
+
+
+async def _seed(settings: Settings) -> uuid.UUID:
+    from orchestrator.db import make_engine, make_sessionmaker
+    from orchestrator.demo import seed_demo
+
+    assert settings.database_url
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        return await seed_demo(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _serve(settings: Settings, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from orchestrator.app import create_app
+    from orchestrator.worker import build_worker
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                           log_config=None, access_log=False))
+    if not with_worker:
+        await server.serve()
+        return
+    worker = build_worker(settings, handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    try:
+        await server.serve()
+    finally:
+        worker_task.cancel()
+        await worker.close()
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
+    from orchestrator.migrate import upgrade
+
+    settings = dataclasses.replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    settings, embedded = resolve(settings)
+    assert settings.database_url
+    upgrade(settings.database_url)
+    agency_id = asyncio.run(_seed(settings)) if args.demo else None
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"\norchestrator is serving on {base}", flush=True)
+    print(f"  API docs:   {base}/schema/swagger   (OpenAPI JSON: {base}/schema/openapi.json)")
+    print(f"  readiness:  {base}/ready")
+    if agency_id:
+        print(f"  demo agency: {agency_id}  ->  {base}/api/v1/agencies/{agency_id}")
+        print(f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n", flush=True)
+    asyncio.run(_serve(settings, with_worker=not args.no_worker))
+    del embedded
+
+
+def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
+    from orchestrator.worker import build_worker
+
+    settings, embedded = resolve(settings)
+    build_worker(settings).run()
+    del embedded
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from orchestrator import migrate
+
+    settings, embedded = resolve(settings, need_redis=False)
+    assert settings.database_url
+    if args.downgrade:
+        migrate.downgrade(settings.database_url, args.downgrade)
+    else:
+        migrate.upgrade(settings.database_url, args.revision)
+    print("migrations applied")
+    del embedded
+
+
+def cmd_seed_demo(_: argparse.Namespace, settings: Settings) -> None:
+    from orchestrator.migrate import upgrade
+
+    settings, embedded = resolve(settings, need_redis=False)
+    assert settings.database_url
+    upgrade(settings.database_url)
+    print(f"demo agency: {asyncio.run(_seed(settings))}")
+    del embedded
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> None:
+    from orchestrator.auth import Role, issue_token
+
+    try:
+        token = issue_token(
+            _token_secret(settings),
+            role=Role(args.role),
+            subject=args.subject or f"cli-{args.role}",
+            agency_id=args.agency,
+            counsellor_id=args.counsellor,
+            ttl=timedelta(hours=args.ttl_hours or settings.token_ttl_hours),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(token)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve the API with an in-process worker (embedded servers if no URL set)")
+    run.add_argument("--demo", action="store_true", help="seed the demo agency and print an admin token")
+    run.add_argument("--host", help="bind address (default ORCHESTRATOR_HOST or 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (default ORCHESTRATOR_PORT or 8000)")
+    run.add_argument("--no-worker", action="store_true", help="serve HTTP only (run `orchestrator worker` apart)")
+    run.set_defaults(func=cmd_run)
+
+    sub.add_parser("worker", help="run the arq worker only").set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head", help="target revision (default head)")
+    migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV instead (e.g. base)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    sub.add_parser("seed-demo", help="create the demo agency (idempotent)").set_defaults(func=cmd_seed_demo)
+
+    token = sub.add_parser("token", help="bearer tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="print a signed bearer token")
+    create.add_argument("--role", required=True, choices=["admin", "manager", "front_desk", "kiosk", "counsellor"])
+    create.add_argument("--agency", type=uuid.UUID, help="agency id (every role but admin)")
+    create.add_argument("--counsellor", type=uuid.UUID, help="counsellor id (role counsellor)")
+    create.add_argument("--subject", help="who the token is for (audit name; no personal data)")
+    create.add_argument("--ttl-hours", type=int, help="lifetime in hours")
+    create.set_defaults(func=cmd_token_create)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    from orchestrator.logs import configure_logging
+
+    args = parser().parse_args(argv)
+    # uvicorn re-raises SIGTERM after a graceful shutdown: exit normally so that atexit hooks
+    # (which stop the embedded PostgreSQL and Redis) still run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    try:
+        args.func(args, settings)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Engine, sessions and the unit of work (one per request or job).
+
+Services never commit. The unit of work commits once, then runs after-commit hooks
+(enqueue jobs, publish live events). On error it rolls back and drops the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def to_async_url(url: str) -> str:
+    """Turn a plain ``postgresql://`` URL into the SQLAlchemy asyncpg form."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("database URL must start with postgresql://")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    _after_commit: list[AfterCommit] = field(default_factory=list)
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Run ``hook`` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(hook)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception:
+                # the work is committed; a failed hook (e.g. Redis down) is retried by the sweepers
+                log.exception("after-commit hook failed")
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+    """Open a session; commit and run hooks on success, roll back on any exception."""
+    async with sessions() as session:
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+        except BaseException:
+            await session.rollback()
+            raise
+        await uow.commit()

@@ -1,0 +1,69 @@
+"""Runtime configuration, read once from the environment by the composition roots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "ORCHESTRATOR_"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the service. Tests build it directly; production calls ``from_env()``.
+
+    ``database_url`` / ``redis_url`` left empty means "start the embedded servers" (development).
+    """
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_secret: str = ""
+    token_ttl_hours: int = 12
+    public_base_url: str = "http://127.0.0.1:8000"
+    hold_ttl_minutes: int = 10
+    cancel_cutoff_minutes: int = 120
+    availability_max_days: int = 62
+    public_rate_limit_per_minute: int = 120
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        defaults = cls()
+        return cls(
+            database_url=env.get(PREFIX + "DATABASE_URL") or None,
+            redis_url=env.get(PREFIX + "REDIS_URL") or None,
+            data_dir=Path(env.get(PREFIX + "DATA_DIR") or defaults.data_dir),
+            host=env.get(PREFIX + "HOST") or defaults.host,
+            port=_int(env, "PORT", defaults.port),
+            token_secret=env.get(PREFIX + "TOKEN_SECRET", ""),
+            token_ttl_hours=_int(env, "TOKEN_TTL_HOURS", defaults.token_ttl_hours),
+            public_base_url=env.get(PREFIX + "PUBLIC_BASE_URL") or defaults.public_base_url,
+            hold_ttl_minutes=_int(env, "HOLD_TTL_MINUTES", defaults.hold_ttl_minutes),
+            cancel_cutoff_minutes=_int(env, "CANCEL_CUTOFF_MINUTES", defaults.cancel_cutoff_minutes),
+            availability_max_days=_int(env, "AVAILABILITY_MAX_DAYS", defaults.availability_max_days),
+            public_rate_limit_per_minute=_int(
+                env, "PUBLIC_RATE_LIMIT_PER_MINUTE", defaults.public_rate_limit_per_minute
+            ),
+            log_level=(env.get(PREFIX + "LOG_LEVEL") or defaults.log_level).upper(),
+            log_json=(env.get(PREFIX + "LOG_JSON", "1") not in {"0", "false", "no"}),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None

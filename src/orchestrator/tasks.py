@@ -1,0 +1,25 @@
+"""arq job functions. Jobs carry ids, reload state, and skip work already done."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import delete
+
+from orchestrator.db import unit_of_work
+from orchestrator.models import Claim
+
+log = logging.getLogger(__name__)
+
+
+async def purge_expired_holds(ctx: dict[str, Any]) -> int:
+    """Housekeeping only: expired holds are already ignored by availability and replaced by new claims."""
+    async with unit_of_work(ctx["sessions"]) as uow:
+        result = await uow.session.execute(
+            delete(Claim).where(Claim.kind == "hold", Claim.expires_at <= ctx["clock"]())
+        )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        log.info("purged expired holds", extra={"count": count})
+    return count

