@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DB = "orchestrator_test"
+# one database per test run, so parallel runs on one server never clobber each other
+TEST_DB = f"orchestrator_test_{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,18 @@ async def _recreate_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     from orchestrator.embedded import EmbeddedServers
@@ -63,6 +76,7 @@ def servers() -> Iterator[Servers]:
     asyncio.run(_recreate_database(db_url, TEST_DB))
     upgrade(test_url)
     yield Servers(database_url=test_url, admin_url=db_url, redis_url=redis_url)
+    asyncio.run(_drop_database(db_url, TEST_DB))
     del embedded
 
 
@@ -163,3 +177,68 @@ async def client(app) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as test_client:
         yield test_client
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    database_url: str
+    redis_url: str
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(servers: Servers) -> Iterator[LiveServer]:
+    """A real `orchestrator run` process (HTTP + worker) on its own committed database.
+
+    For tests that need real concurrency: separate connections, real HTTP, a real server.
+    Tests using it must create their own agency (data is committed, not rolled back).
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    name = f"orchestrator_live_{os.getpid()}"
+    asyncio.run(_recreate_database(servers.admin_url, name))
+    database_url = _with_database(servers.admin_url, name)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_DATABASE_URL": database_url,
+        "ORCHESTRATOR_REDIS_URL": servers.redis_url,
+        "ORCHESTRATOR_TOKEN_SECRET": "test-secret-not-for-production-0123456789",
+        "ORCHESTRATOR_PORT": str(port),
+        "ORCHESTRATOR_PUBLIC_RATE_LIMIT_PER_MINUTE": "100000",
+        "ORCHESTRATOR_LOG_LEVEL": "WARNING",
+    }
+    (ROOT / ".data").mkdir(exist_ok=True)
+    log = open(ROOT / ".data" / f"live-server-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:  # poll readiness (a condition, not a sleep-as-synchronisation)
+            if proc.poll() is not None:
+                raise RuntimeError(f"live server exited with {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(base + "/ready", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield LiveServer(base_url=base, database_url=database_url, redis_url=servers.redis_url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+        asyncio.run(_drop_database(servers.admin_url, name))

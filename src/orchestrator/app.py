@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -76,9 +77,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         extra["errors"] = [
-            {"field": e.get("key") or _field_from_message(str(e.get("message", ""))), "message": e.get("message")}
-            for e in exc.extra
-            if isinstance(e, dict)
+            {"field": _error_field(e), "message": e.get("message")} for e in exc.extra if isinstance(e, dict)
         ]
     title = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found"}.get(
         exc.status_code, "Error"
@@ -86,11 +85,26 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return problem(exc.status_code, title, exc.detail, **extra)
 
 
+def _error_field(error: dict[str, Any]) -> str | None:
+    # Litestar names the whole body "data" when the error is not tied to one field (a missing or
+    # unknown field, or a check in a body's ``__post_init__``); the message names the field then.
+    key = error.get("key")
+    if key and key != "data":
+        return str(key)
+    return _field_from_message(str(error.get("message", ""))) or key
+
+
+_NAMED_FIELD = re.compile(r"(?:missing required field|contains unknown field) `([^`]+)`")
+_PREFIXED_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")  # "end: must be after start"
+
+
 def _field_from_message(message: str) -> str | None:
     # msgspec says "... - at `$.job_seeker.phone`"
     marker = "at `$."
     if marker in message:
         return message.split(marker, 1)[1].rstrip("`")
+    if match := _NAMED_FIELD.search(message) or _PREFIXED_FIELD.match(message):
+        return match.group(1)
     return None
 
 
@@ -128,7 +142,7 @@ async def ready(deps: NamedDependency[Deps]) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
-    from orchestrator.channels import admin
+    from orchestrator.channels import admin, walkin, web
 
     resolved: dict[str, Deps] = {}
     if deps is not None:
@@ -170,7 +184,9 @@ def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: 
     def provide_settings() -> Settings:
         return settings
 
-    handlers: list[Any] = [health, ready, *admin.HANDLERS, *(route_handlers or [])]
+    handlers: list[Any] = [
+        health, ready, *admin.HANDLERS, *web.HANDLERS, *walkin.HANDLERS, *(route_handlers or [])
+    ]
     return Litestar(
         route_handlers=handlers,
         dependencies={

@@ -42,6 +42,12 @@ def _unique(field: str, values: list[Any]) -> None:
         raise ValueError(f"{field}: duplicate values")
 
 
+def _unique_if_set(body: Any, *fields: str) -> None:
+    for field in fields:
+        if (values := getattr(body, field)) is not UNSET:
+            _unique(field, values)
+
+
 class Body(Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every request body."""
 
@@ -117,6 +123,9 @@ class CounsellorUpdate(Body):
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        _unique_if_set(self, "skills", "languages", "modes")
+
 
 class CounsellorRead(Struct):
     id: uuid.UUID
@@ -168,6 +177,9 @@ class ServiceUpdate(Body):
     target_wait_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        _unique_if_set(self, "modes")
+
 
 class ServiceRead(Struct):
     id: uuid.UUID
@@ -208,6 +220,9 @@ class RuleUpdate(Body):
     end: HHMM | UnsetType = UNSET
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
     quota: Literal["walk_in", "callback", "booking"] | None | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        _unique_if_set(self, "modes")
 
 
 class RuleRead(Struct):

@@ -1,6 +1,7 @@
 """The real migrations: they go down and up again, match the models, and keep the guarantee."""
 
 import asyncio
+import os
 
 import asyncpg
 from alembic.autogenerate import compare_metadata
@@ -8,9 +9,9 @@ from alembic.migration import MigrationContext
 
 from orchestrator.migrate import downgrade, upgrade
 from orchestrator.models import Base
-from tests.conftest import _recreate_database, _with_database
+from tests.conftest import _drop_database, _recreate_database, _with_database
 
-SCRATCH = "orchestrator_migrations_test"
+SCRATCH = f"orchestrator_migrations_{os.getpid()}"
 
 
 def _sync_url(url: str) -> str:
@@ -47,4 +48,7 @@ def test_upgrade_downgrade_upgrade_and_no_drift(servers):
         await engine.dispose()
         return result
 
-    assert asyncio.run(diff()) == []
+    try:
+        assert asyncio.run(diff()) == []
+    finally:
+        asyncio.run(_drop_database(servers.admin_url, SCRATCH))

@@ -97,6 +97,7 @@ async def list_counsellors(
     uow: UnitOfWork, principal: Principal | None, agency_id: uuid.UUID
 ) -> Sequence[Counsellor]:
     require_in_agency(principal, agency_id, *STAFF_ROLES)
+    await get_agency(uow, agency_id, active_only=False)  # an unknown agency is a 404, not an empty list
     rows = await uow.session.scalars(
         select(Counsellor).where(Counsellor.agency_id == agency_id).order_by(Counsellor.name, Counsellor.id)
     )
