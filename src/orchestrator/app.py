@@ -13,8 +13,10 @@ from typing import Any
 from litestar import Litestar, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -144,20 +146,16 @@ def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: 
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
     from orchestrator.channels import admin, walkin, web
 
-    resolved: dict[str, Deps] = {}
-    if deps is not None:
-        resolved["deps"] = deps
+    owned = deps is None
+    resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        owned = "deps" not in resolved
-        if owned:
-            resolved["deps"] = Deps.from_settings(settings)
         try:
             yield
         finally:
             if owned:
-                await resolved.pop("deps").close()
+                await resolved["deps"].close()
 
     def provide_deps() -> Deps:
         return resolved["deps"]
@@ -184,8 +182,15 @@ def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: 
     def provide_settings() -> Settings:
         return settings
 
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.public_rate_limit_per_minute),
+        # staff calls carry a bearer token (checked by the principal dependency): not throttled
+        check_throttle_handler=lambda request: "authorization" not in request.headers,
+        store="rate_limit",
+    )
     handlers: list[Any] = [
-        health, ready, *admin.HANDLERS, *web.HANDLERS, *walkin.HANDLERS, *(route_handlers or [])
+        health, ready, *admin.HANDLERS, web.router(rate_limit.middleware), *walkin.HANDLERS,
+        *(route_handlers or []),
     ]
     return Litestar(
         route_handlers=handlers,
@@ -202,6 +207,7 @@ def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: 
             Exception: _unexpected,
         },
         middleware=[request_id_middleware],
+        stores={"rate_limit": RedisStore(resolved["deps"].redis, namespace="orchestrator:ratelimit")},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="orchestrator",

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.auth import Principal, Role
-from orchestrator.db import unit_of_work
+from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.errors import Conflict
 from orchestrator.models import Agency
-from orchestrator.services import admin
+from orchestrator.schemas import AppointmentCreate
+from orchestrator.services import admin, booking
 
 DEMO_AGENCY = "Agence France Travail Lyon Part-Dieu (démo)"
 SEEDER = Principal(subject="seed-demo", role=Role.ADMIN)
@@ -48,7 +53,38 @@ SERVICES: list[dict[str, Any]] = [
 
 
 
-async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+DEMO_PEOPLE = [
+    {"name": "Nadia B.", "phone": "+33612345601", "language": "fr", "preferred_channel": "sms"},
+    {"name": "Youssef K.", "phone": "+33612345602", "language": "ar", "preferred_channel": "sms"},
+    {"name": "Maria S.", "email": "maria@demo.example", "language": "pt", "preferred_channel": "email"},
+    {"name": "Kevin L.", "language": "fr"},
+    {"name": "Fatou D.", "phone": "+33612345605", "language": "fr", "preferred_channel": "sms",
+     "needs": {"priority": 1, "accessibility": ["wheelchair"]}},
+]
+
+
+async def _book_some(uow: UnitOfWork, agency_id: uuid.UUID, now: datetime, per_service: int = 4) -> int:
+    """Book a spread of appointments over the coming week through the real booking path."""
+    booked = 0
+    for service in await admin.list_services(uow, SEEDER, agency_id):
+        slots = await booking.find_slots(uow, SEEDER, agency_id=agency_id, service_id=service.id, start=now,
+                                         end=now + timedelta(days=7), now=now, max_days=62)
+        for index, slot in enumerate(slots[:: max(1, len(slots) // per_service)][:per_service]):
+            person = DEMO_PEOPLE[(booked + index) % len(DEMO_PEOPLE)]
+            body = msgspec.convert({
+                "agency_id": str(agency_id), "service_id": str(service.id), "starts_at": slot.start.isoformat(),
+                "mode": slot.mode.value, "channel": ["web", "sms", "voice", "front_desk"][index % 4],
+                "job_seeker": person,
+            }, AppointmentCreate)
+            try:
+                await booking.book_appointment(uow, SEEDER, body, now=now)
+            except Conflict:
+                continue
+            booked += 1
+    return booked
+
+
+async def seed_demo(sessions: async_sessionmaker[AsyncSession], now: datetime | None = None) -> uuid.UUID:
     """Create the demo agency once; return its id (existing or new)."""
     async with unit_of_work(sessions) as uow:
         existing = await uow.session.scalar(select(Agency.id).where(Agency.name == DEMO_AGENCY))
@@ -72,4 +108,5 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
                 await admin.create_rule(uow, SEEDER, counsellor.id, {
                     "weekday": weekday, "start": "13:30", "end": "17:00", "modes": spec["modes"], "quota": None,
                 })
+        await _book_some(uow, agency.id, now or datetime.now(UTC))
         return agency.id

@@ -14,10 +14,11 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 ModeName = Literal["in_person", "phone", "video"]
 ChannelName = Literal["web", "sms", "voice", "walk_in", "front_desk"]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 Tag = Annotated[str, Meta(min_length=1, max_length=80, pattern=r"^[a-z0-9_\-]+$")]
 Language = Annotated[str, Meta(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
-Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
 HHMM = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 Minutes = Annotated[int, Meta(ge=0, le=24 * 60)]
@@ -67,7 +68,7 @@ def _check_opening_hours(hours: OpeningHours) -> None:
 class AgencyCreate(Body):
     name: Name
     timezone: str
-    address: Annotated[str, Meta(max_length=500)] | None = None
+    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
     opening_hours: OpeningHours = {}
     walk_in_enabled: bool = True
 
@@ -79,7 +80,7 @@ class AgencyCreate(Body):
 class AgencyUpdate(Body):
     name: Name | UnsetType = UNSET
     timezone: str | UnsetType = UNSET
-    address: Annotated[str, Meta(max_length=500)] | None | UnsetType = UNSET
+    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None | UnsetType = UNSET
     opening_hours: OpeningHours | UnsetType = UNSET
     walk_in_enabled: bool | UnsetType = UNSET
 
@@ -235,13 +236,20 @@ class RuleRead(Struct):
     quota: str | None
 
 
+def _to_utc(field: str, value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise ValueError(f"{field}: out of range") from None
+
+
 class AbsenceCreate(Body):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    reason: Annotated[str, Meta(max_length=200)] | None = None
+    reason: Annotated[str, Meta(max_length=200, pattern=NO_NUL)] | None = None
 
     def __post_init__(self) -> None:
-        self.starts_at, self.ends_at = self.starts_at.astimezone(UTC), self.ends_at.astimezone(UTC)
+        self.starts_at, self.ends_at = _to_utc("starts_at", self.starts_at), _to_utc("ends_at", self.ends_at)
         if self.starts_at >= self.ends_at:
             raise ValueError("ends_at: must be after starts_at")
 
@@ -258,3 +266,94 @@ def to_struct(kind: type[Any], row: Any, **overrides: Any) -> Any:
     """Build a read struct from an ORM row by field name."""
     values = {f: overrides[f] if f in overrides else getattr(row, f) for f in kind.__struct_fields__}
     return msgspec.convert(values, kind, from_attributes=True)
+
+
+# --- booking --------------------------------------------------------------------------------
+
+Phone = Annotated[str, Meta(min_length=3, max_length=32)]
+Priority = Annotated[int, Meta(ge=0, le=2)]
+
+
+class Needs(Body):
+    priority: Priority = 0
+    accessibility: Annotated[list[Tag], Meta(max_length=10)] = []
+    interpreter_language: Language | None = None
+    preferred_mode: ModeName | None = None
+    preferred_windows: Annotated[list[tuple[AwareDatetime, AwareDatetime]], Meta(max_length=10)] = []
+
+
+class JobSeekerIn(Body):
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    language: Language | None = None
+    preferred_channel: Literal["sms", "email", "none"] = "none"
+    consent_sms: bool = False
+    consent_email: bool = False
+    needs: Needs | None = None
+
+
+class HoldCreate(Body):
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: AwareDatetime
+    mode: ModeName
+    counsellor_id: uuid.UUID | None = None
+
+
+class HoldRead(Struct):
+    id: uuid.UUID
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    counsellor_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    mode: str
+    expires_at: datetime
+
+
+class AppointmentCreate(Body):
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: AwareDatetime
+    mode: ModeName
+    job_seeker: JobSeekerIn
+    counsellor_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+    channel: ChannelName | None = None  # staff only: where the request came from
+
+
+class Reschedule(Body):
+    starts_at: AwareDatetime
+    counsellor_id: uuid.UUID | None = None
+    mode: ModeName | None = None
+
+
+class Cancel(Body):
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class AppointmentRead(Struct, omit_defaults=True):
+    id: uuid.UUID
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    counsellor_id: uuid.UUID
+    job_seeker_id: uuid.UUID
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    mode: str
+    channel: str
+    assignment_reason: str | None
+    created_by: str
+    checked_in_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    manage_token: str | None = None
+
+
+class SlotRead(Struct):
+    starts_at: datetime
+    ends_at: datetime
+    counsellor_id: uuid.UUID
+    mode: str
+    reason: str

@@ -36,3 +36,21 @@ async def test_missing_token_is_401(client):
     r = await client.post("/api/v1/agencies", json={"name": "x", "timezone": "Europe/Paris"})
     assert r.status_code == 401
     assert r.json()["status"] == 401
+
+
+async def test_demo_seed_is_realistic_and_idempotent(sessions, clock):
+    from sqlalchemy import func, select
+
+    from orchestrator.demo import seed_demo
+    from orchestrator.models import Appointment, AvailabilityRule, Counsellor, Service
+
+    first = await seed_demo(sessions, now=clock())
+    assert await seed_demo(sessions, now=clock()) == first
+    async with sessions() as session:
+        count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        assert await count(Counsellor) >= 5
+        assert await count(Service) >= 4
+        assert await count(AvailabilityRule) >= 40
+        appointments = (await session.scalars(select(Appointment))).all()
+    assert len(appointments) >= 10
+    assert {a.channel for a in appointments} >= {"web", "sms", "voice"}

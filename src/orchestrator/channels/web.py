@@ -1,5 +1,177 @@
-"""Web booking channel: availability, holds, appointments (HTTP)."""
+"""Web booking channel: availability, holds, appointments (HTTP).
 
-from typing import Any
+Open to the public without a token (rate-limited per client); a staff bearer token of the
+agency books on someone's behalf and is not rate-limited. Job seekers act on their appointment
+with the ``X-Manage-Token`` header they received when booking.
+"""
 
-HANDLERS: list[Any] = []
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from orchestrator.auth import Principal
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import Invalid
+from orchestrator.models import Appointment, Hold
+from orchestrator.schemas import AppointmentCreate, AppointmentRead, Cancel, HoldCreate, HoldRead, Reschedule, SlotRead, to_struct
+from orchestrator.services import booking, idempotency
+from orchestrator.settings import Settings
+
+Caller = NamedDependency[Principal | None]
+UoW = NamedDependency[UnitOfWork]
+Clock = NamedDependency[Callable[[], datetime]]
+Config = NamedDependency[Settings]
+Id = FromPath[uuid.UUID]
+ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
+
+
+class SlotsRead(msgspec.Struct):
+    slots: list[SlotRead]
+
+
+def _moment(field: str, raw: str) -> datetime:
+    """ISO 8601 with an offset; a '+' that arrived unencoded (as a space) is forgiven."""
+    text = raw.strip()
+    if len(text) > 6 and text[-6] == " ":
+        text = text[:-6] + "+" + text[-5:]
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Invalid(field, "not an ISO 8601 date-time") from exc
+    if moment.tzinfo is None:
+        raise Invalid(field, "needs a UTC offset (e.g. 2026-03-02T09:00:00+01:00)")
+    return moment
+
+
+def _read(appointment: Appointment, manage_token: str | None = None) -> AppointmentRead:
+    return to_struct(AppointmentRead, appointment, manage_token=manage_token)
+
+
+async def _idempotent(
+    uow: UnitOfWork, principal: Principal | None, key: str | None, data: msgspec.Struct,
+    create: Callable[[], Awaitable[Any]],
+) -> Response[Any]:
+    """Run ``create`` once per (caller, Idempotency-Key); replay the first response for the same body."""
+    if key is None:
+        return Response(await create(), status_code=201)
+    key = idempotency.check_key(key)
+    who = principal.actor if principal else "anonymous"
+    digest = idempotency.fingerprint(msgspec.json.encode(data))
+    stored = await idempotency.replay(uow, principal=who, key=key, request_hash=digest)
+    if stored is not None:
+        return Response(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
+    body = msgspec.to_builtins(await create())
+    await idempotency.remember(uow, principal=who, key=key, request_hash=digest, status=201, body=body)
+    return Response(body, status_code=201)
+
+
+@get("/availability")
+async def availability(
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    settings: Config,
+    agency_id: FromQuery[uuid.UUID],
+    service_id: FromQuery[uuid.UUID],
+    start: Annotated[str, QueryParameter(name="from")],
+    end: Annotated[str, QueryParameter(name="to")],
+    mode: Annotated[str | None, QueryParameter(pattern="^(in_person|phone|video)$")] = None,
+    language: Annotated[str | None, QueryParameter(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=1000)] = None,
+) -> SlotsRead:
+    """Free slots for a service between ``from`` and ``to`` (ISO 8601 with offset), earliest first.
+
+    ``language`` ranks counsellors who speak it first; ``limit`` keeps the best N.
+    """
+    slots = await booking.find_slots(
+        uow, principal, agency_id=agency_id, service_id=service_id, start=_moment("from", start),
+        end=_moment("to", end), now=clock(), max_days=settings.availability_max_days, mode=mode,
+        language=language, limit=limit,
+    )
+    return SlotsRead(
+        [SlotRead(s.start, s.end, uuid.UUID(s.counsellor_id), s.mode.value, s.reason) for s in slots]
+    )
+
+
+@post("/holds", status_code=201)
+async def create_hold(
+    data: JSONBody[HoldCreate], uow: UoW, principal: Caller, clock: Clock, settings: Config,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[HoldRead]:
+    """Hold a slot for ``ORCHESTRATOR_HOLD_TTL_MINUTES`` while the person finishes booking."""
+
+    async def create() -> HoldRead:
+        hold: Hold = await booking.place_hold(
+            uow, principal, data, now=clock(), ttl=timedelta(minutes=settings.hold_ttl_minutes)
+        )
+        return to_struct(HoldRead, hold)
+
+    return await _idempotent(uow, principal, idempotency_key, data, create)
+
+
+@post("/appointments", status_code=201)
+async def create_appointment(
+    data: JSONBody[AppointmentCreate], uow: UoW, principal: Caller, clock: Clock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[AppointmentRead]:
+    """Book an appointment; the response carries the ``manage_token`` (shown once).
+
+    Conflict → 409 with ``alternatives``. Send an ``Idempotency-Key`` to retry safely.
+    """
+
+    async def create() -> AppointmentRead:
+        appointment, token = await booking.book_appointment(uow, principal, data, now=clock())
+        return _read(appointment, token)
+
+    return await _idempotent(uow, principal, idempotency_key, data, create)
+
+
+@get("/appointments/{appointment_id:uuid}")
+async def get_appointment(appointment_id: Id, uow: UoW, principal: Caller, manage_token: ManageToken = None) -> AppointmentRead:
+    """An appointment, for its job seeker (``X-Manage-Token``) or the agency's staff."""
+    return _read(await booking.get_appointment(uow, principal, manage_token, appointment_id))
+
+
+@post("/appointments/{appointment_id:uuid}/cancel", status_code=200)
+async def cancel_appointment(
+    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, settings: Config,
+    manage_token: ManageToken = None, data: JSONBody[Cancel | None] = None,
+) -> AppointmentRead:
+    """Cancel; job seekers only until the cut-off before the appointment (staff any time)."""
+    appointment = await booking.cancel_appointment(
+        uow, principal, manage_token, appointment_id, reason=data.reason if data else None, now=clock(),
+        cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
+    )
+    return _read(appointment)
+
+
+@post("/appointments/{appointment_id:uuid}/reschedule", status_code=200)
+async def reschedule_appointment(
+    appointment_id: Id, data: JSONBody[Reschedule], uow: UoW, principal: Caller, clock: Clock, settings: Config,
+    manage_token: ManageToken = None,
+) -> AppointmentRead:
+    """Move to a new time, atomically: on conflict (409 with alternatives) nothing changes."""
+    appointment = await booking.reschedule_appointment(
+        uow, principal, manage_token, appointment_id, data, now=clock(),
+        cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
+    )
+    return _read(appointment)
+
+
+def router(rate_limit_middleware: Any | None) -> Router:
+    return Router(
+        path="/api/v1",
+        tags=["booking"],
+        route_handlers=[availability, create_hold, create_appointment, get_appointment, cancel_appointment,
+                        reschedule_appointment],
+        middleware=[rate_limit_middleware] if rate_limit_middleware else [],
+    )

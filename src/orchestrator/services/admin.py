@@ -31,7 +31,9 @@ def changes(body: msgspec.Struct) -> dict[str, Any]:
 async def get_or_404(uow: UnitOfWork, model: type[T], object_id: uuid.UUID) -> T:
     found = await uow.session.get(model, object_id)
     if found is None:
-        raise NotFound(f"no {model.__tablename__[:-1].replace('_', ' ')} {object_id}", code="not_found")  # type: ignore[attr-defined]
+        table: str = model.__tablename__  # type: ignore[attr-defined]
+        name = "agency" if table == "agencies" else table[:-1].replace("_", " ")
+        raise NotFound(f"no {name} {object_id}", code="not_found")
     return found
 
 

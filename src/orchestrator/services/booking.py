@@ -1,0 +1,381 @@
+"""Web booking use cases: availability, holds, booking, cancel, reschedule.
+
+Each call loads a snapshot, asks the pure core, then claims the time in PostgreSQL under a
+per-counsellor lock; the exclusion constraint on ``claims`` is the guarantee against overlaps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import phonenumbers
+from sqlalchemy import select
+
+from orchestrator import outbox
+from orchestrator.auth import STAFF_ROLES, Principal, Role
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import Conflict, Invalid, NotFound
+from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
+from orchestrator.repositories import claim_time, load_calendars, lock_counsellors, service_spec
+from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
+from orchestrator.scheduling.errors import SlotUnavailable
+from orchestrator.scheduling.types import Interval, Mode
+from orchestrator.schemas import AppointmentCreate, HoldCreate, JobSeekerIn, Reschedule
+from orchestrator.services import audit
+from orchestrator.services.admin import get_agency
+from orchestrator.services.appointments import appointment_for, new_manage_token
+
+CLAIM_ATTEMPTS = 3  # a lost race is retried on a fresh snapshot (another counsellor may be free)
+ALTERNATIVES = 5
+JOB_SEEKER = "job_seeker:manage_token"
+# SlotUnavailable codes that mean "this time is not bookable as asked" (422) rather than "taken" (409)
+INVALID_CODES = {
+    "not_on_grid": "starts_at", "outside_notice": "starts_at", "beyond_horizon": "starts_at",
+    "mode_not_offered": "mode", "counsellor_not_eligible": "counsellor_id",
+}
+
+
+@dataclass(frozen=True)
+class Booking:
+    agency: Agency
+    service: Service
+    spec: ServiceSpec
+    staff: Principal | None  # the caller when it is staff of this agency
+
+    @property
+    def tz(self) -> str:
+        return self.agency.timezone
+
+
+def _staff_of(principal: Principal | None, agency_id: uuid.UUID) -> Principal | None:
+    if principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(agency_id):
+        return principal
+    return None
+
+
+async def _booking(
+    uow: UnitOfWork, principal: Principal | None, agency_id: uuid.UUID, service_id: uuid.UUID
+) -> Booking:
+    agency = await get_agency(uow, agency_id)
+    service = await uow.session.get(Service, service_id)
+    staff = _staff_of(principal, agency.id)
+    if (
+        service is None
+        or service.agency_id != agency.id
+        or not service.active
+        or (service.bookable_by == "staff" and staff is None)
+    ):
+        raise NotFound(f"no service {service_id} in agency {agency_id}", code="not_found")
+    return Booking(agency, service, service_spec(service), staff)
+
+
+# --- availability ---------------------------------------------------------------------------
+
+
+async def find_slots(
+    uow: UnitOfWork,
+    principal: Principal | None,
+    *,
+    agency_id: uuid.UUID,
+    service_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    max_days: int,
+    mode: str | None = None,
+    language: str | None = None,
+    limit: int | None = None,
+) -> list[Slot]:
+    """Free slots of the agency for a service in ``[start, end)``, one per start time."""
+    if end <= start:
+        raise Invalid("to", "must be after from")
+    if end - start > timedelta(days=max_days):
+        raise Invalid("to", f"the range may span at most {max_days} days")
+    ctx = await _booking(uow, principal, agency_id, service_id)
+    window = Interval(start, end)
+    calendars = await load_calendars(
+        uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
+    )
+    request = SlotRequest(mode=Mode(mode) if mode else None, language=language, limit=limit)
+    return free_slots(ctx.spec, calendars, window, now, request, tz=ctx.tz)
+
+
+async def _alternatives(
+    uow: UnitOfWork, ctx: Booking, start: datetime, now: datetime, request: SlotRequest
+) -> list[dict[str, str]]:
+    """The free slots nearest to the one asked for (same mode), for a 409 body."""
+    window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=14))
+    calendars = await load_calendars(
+        uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
+    )
+    slots = free_slots(ctx.spec, calendars, window, now, replace(request, counsellor_id=None, limit=None), tz=ctx.tz)
+    nearest = sorted(slots, key=lambda s: (abs(s.start - start), s.start))[:ALTERNATIVES]
+    return [_slot_json(s) for s in sorted(nearest, key=lambda s: s.start)]
+
+
+def _slot_json(slot: Slot) -> dict[str, str]:
+    return {
+        "starts_at": slot.start.isoformat(), "ends_at": slot.end.isoformat(),
+        "counsellor_id": slot.counsellor_id, "mode": slot.mode.value,
+    }
+
+
+async def _secure(
+    uow: UnitOfWork,
+    ctx: Booking,
+    *,
+    start: datetime,
+    mode: str,
+    request: SlotRequest,
+    now: datetime,
+    kind: str,
+    expires_at: datetime | None = None,
+    replacing: Claim | None = None,
+) -> tuple[Slot, Claim]:
+    """Pick the slot at exactly ``start`` with the core, then claim it in the database
+    (releasing ``replacing`` in the same step when moving an appointment)."""
+    exclude_claims = (replacing.id,) if replacing else ()
+    also_lock = (replacing.counsellor_id,) if replacing else ()
+    window = Interval(start, start + ctx.spec.duration)
+    for _ in range(CLAIM_ATTEMPTS):
+        calendars = await load_calendars(
+            uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now,
+            skill=ctx.service.skill, exclude_claims=exclude_claims,
+        )
+        try:
+            slot = pick_slot(ctx.spec, calendars, start, Mode(mode), now, request, tz=ctx.tz)
+        except SlotUnavailable as exc:
+            if exc.code in INVALID_CODES:
+                raise Invalid(INVALID_CODES[exc.code], exc.detail, reason=exc.code) from exc
+            break
+        counsellor_id = uuid.UUID(slot.counsellor_id)
+        await lock_counsellors(uow.session, [counsellor_id, *also_lock])
+        claim = await claim_time(
+            uow.session, agency_id=ctx.agency.id, counsellor_id=counsellor_id,
+            starts_at=slot.start - ctx.spec.buffer_before, ends_at=slot.end + ctx.spec.buffer_after,
+            kind=kind, now=now, expires_at=expires_at, replacing=replacing.id if replacing else None,
+        )
+        if claim is not None:
+            return slot, claim
+    raise Conflict(
+        "this time is no longer available", code="slot_unavailable",
+        alternatives=await _alternatives(uow, ctx, start, now, request),
+    )
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+async def place_hold(
+    uow: UnitOfWork, principal: Principal | None, body: HoldCreate, *, now: datetime, ttl: timedelta
+) -> Hold:
+    """A short claim on a slot so the person can finish booking; it lapses by itself."""
+    ctx = await _booking(uow, principal, body.agency_id, body.service_id)
+    request = SlotRequest(counsellor_id=str(body.counsellor_id) if body.counsellor_id else None)
+    expires_at = now + ttl
+    slot, claim = await _secure(
+        uow, ctx, start=body.starts_at, mode=body.mode, request=request, now=now, kind="hold", expires_at=expires_at
+    )
+    hold = Hold(
+        agency_id=ctx.agency.id, service_id=ctx.service.id, counsellor_id=uuid.UUID(slot.counsellor_id),
+        claim_id=claim.id, starts_at=slot.start, ends_at=slot.end, mode=slot.mode.value,
+        channel="front_desk" if ctx.staff else "web", expires_at=expires_at,
+    )
+    uow.session.add(hold)
+    await uow.session.flush()
+    return hold
+
+
+async def _live_hold(uow: UnitOfWork, body: AppointmentCreate, now: datetime) -> Hold | None:
+    """The hold named by the booking if it is still live; None if it lapsed (book afresh)."""
+    hold = await uow.session.get(Hold, body.hold_id, with_for_update=True)
+    if hold is None or hold.agency_id != body.agency_id:
+        raise Invalid("hold_id", "unknown hold")
+    if hold.consumed_at is not None:
+        raise Conflict("this hold was already used", code="hold_used")
+    if (hold.service_id, hold.starts_at, hold.mode) != (body.service_id, body.starts_at, body.mode):
+        raise Invalid("hold_id", "the hold is for another service, time or mode")
+    if body.counsellor_id is not None and body.counsellor_id != hold.counsellor_id:
+        raise Invalid("hold_id", "the hold is for another counsellor")
+    hold.consumed_at = now
+    return hold if hold.expires_at > now and hold.claim_id is not None else None
+
+
+# --- appointments ---------------------------------------------------------------------------
+
+
+def _phone(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException as exc:
+        raise Invalid("job_seeker.phone", "not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid("job_seeker.phone", "not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _job_seeker(agency_id: uuid.UUID, data: JobSeekerIn) -> JobSeeker:
+    needs = data.needs
+    if data.preferred_channel == "sms" and not data.phone:
+        raise Invalid("job_seeker.phone", "required when the preferred channel is sms")
+    if data.preferred_channel == "email" and not data.email:
+        raise Invalid("job_seeker.email", "required when the preferred channel is email")
+    return JobSeeker(
+        agency_id=agency_id, name=data.name, phone=_phone(data.phone), email=data.email, language=data.language,
+        preferred_channel=data.preferred_channel, consent_sms=data.consent_sms or data.preferred_channel == "sms",
+        consent_email=data.consent_email or data.preferred_channel == "email",
+        preferred_mode=needs.preferred_mode if needs else None, priority=needs.priority if needs else 0,
+        accessibility=list(needs.accessibility) if needs else [],
+        interpreter_language=needs.interpreter_language if needs else None,
+    )
+
+
+def _slot_request(body: AppointmentCreate, seeker: JobSeeker) -> SlotRequest:
+    windows = body.job_seeker.needs.preferred_windows if body.job_seeker.needs else []
+    return SlotRequest(
+        counsellor_id=str(body.counsellor_id) if body.counsellor_id else None,
+        language=seeker.interpreter_language or seeker.language,
+        preferred_windows=tuple(Interval(a, b) for a, b in windows if a < b),
+    )
+
+
+async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, event: str) -> None:
+    """Outbox rows for the job seeker's preferred channel (sent after commit by the worker)."""
+    payload = {
+        "appointment_id": str(appointment.id), "starts_at": appointment.starts_at.isoformat(),
+        "mode": appointment.mode, "status": appointment.status,
+    }
+    key = f"appointment:{appointment.id}:{event}:{appointment.sequence}"
+    if (phone := outbox.sms_recipient(seeker)) is not None:
+        await outbox.record(uow, agency_id=appointment.agency_id, kind=f"appointment.{event}", channel="sms",
+                            recipient=phone, dedupe_key=key + ":sms", payload=payload, appointment_id=appointment.id)
+    if seeker.email and seeker.consent_email:
+        await outbox.record(uow, agency_id=appointment.agency_id, kind=f"appointment.{event}", channel="email",
+                            recipient=seeker.email, dedupe_key=key + ":email", payload=payload,
+                            appointment_id=appointment.id)
+
+
+async def book_appointment(
+    uow: UnitOfWork, principal: Principal | None, body: AppointmentCreate, *, now: datetime
+) -> tuple[Appointment, str]:
+    """Book a slot (from a live hold, or directly); returns the appointment and its manage token."""
+    ctx = await _booking(uow, principal, body.agency_id, body.service_id)
+    if body.channel is not None and ctx.staff is None:
+        raise Invalid("channel", "only the agency's staff may set the channel")
+    seeker = _job_seeker(ctx.agency.id, body.job_seeker)
+    hold = await _live_hold(uow, body, now) if body.hold_id else None
+    if hold is not None:
+        await lock_counsellors(uow.session, [hold.counsellor_id])
+        held = await uow.session.get(Claim, hold.claim_id)
+        assert held is not None
+        held.kind, held.expires_at = "appointment", None  # the held time becomes the appointment's
+        claim, counsellor_id, reason, start = held, hold.counsellor_id, "held", hold.starts_at
+    else:
+        slot, claim = await _secure(
+            uow, ctx, start=body.starts_at, mode=body.mode, request=_slot_request(body, seeker), now=now,
+            kind="appointment",
+        )
+        counsellor_id, reason, start = uuid.UUID(slot.counsellor_id), slot.reason, slot.start
+    token, token_hash = new_manage_token()
+    uow.session.add(seeker)
+    await uow.session.flush()
+    appointment = Appointment(
+        agency_id=ctx.agency.id, service_id=ctx.service.id, counsellor_id=counsellor_id, job_seeker_id=seeker.id,
+        claim_id=claim.id, starts_at=start, ends_at=start + ctx.spec.duration, mode=body.mode, status="confirmed",
+        channel=body.channel or ("front_desk" if ctx.staff else "web"),
+        created_by=ctx.staff.actor if ctx.staff else "public", assignment_reason=reason,
+        manage_token_hash=token_hash, sequence=0,
+    )
+    uow.session.add(appointment)
+    await uow.session.flush()
+    audit.record(uow, actor=appointment.created_by, action="appointment.booked", entity=appointment,
+                 agency_id=ctx.agency.id, counsellor_id=counsellor_id, channel=appointment.channel,
+                 starts_at=start.isoformat(), reason=reason)
+    await _notify(uow, appointment, seeker, "confirmed")
+    return appointment, token
+
+
+async def get_appointment(
+    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID
+) -> Appointment:
+    appointment, _ = await appointment_for(uow, appointment_id, principal, manage_token)
+    return appointment
+
+
+def _check_cutoff(appointment: Appointment, staff: Principal | None, now: datetime, cutoff: timedelta) -> None:
+    if staff is None and now > appointment.starts_at - cutoff:
+        minutes = int(cutoff.total_seconds() // 60)
+        raise Conflict(
+            f"changes are closed {minutes} minutes before the appointment; please call the agency",
+            code="cutoff_passed",
+        )
+
+
+async def cancel_appointment(
+    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID,
+    *, reason: str | None, now: datetime, cutoff: timedelta,
+) -> Appointment:
+    """Cancel and free the time. Cancelling twice is harmless; staff are not bound by the cut-off."""
+    appointment, staff = await appointment_for(uow, appointment_id, principal, manage_token, for_update=True)
+    if appointment.status == "cancelled":
+        return appointment
+    if appointment.status not in ("confirmed", "checked_in"):
+        raise Conflict(f"an appointment that is {appointment.status} cannot be cancelled", code="bad_transition")
+    _check_cutoff(appointment, staff, now, cutoff)
+    if appointment.claim_id is not None:
+        await uow.session.delete(await uow.session.get(Claim, appointment.claim_id))
+    appointment.status, appointment.cancelled_at, appointment.cancel_reason = "cancelled", now, reason
+    appointment.claim_id, appointment.updated_at = None, now
+    appointment.sequence += 1
+    await uow.session.flush()
+    audit.record(uow, actor=staff.actor if staff else JOB_SEEKER, action="appointment.cancelled",
+                 entity=appointment, agency_id=appointment.agency_id)
+    await _notify(uow, appointment, await _seeker(uow, appointment), "cancelled")
+    return appointment
+
+
+async def _seeker(uow: UnitOfWork, appointment: Appointment) -> JobSeeker:
+    seeker = await uow.session.get(JobSeeker, appointment.job_seeker_id)
+    assert seeker is not None
+    return seeker
+
+
+async def reschedule_appointment(
+    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID,
+    body: Reschedule, *, now: datetime, cutoff: timedelta,
+) -> Appointment:
+    """Move an appointment atomically: the new time is claimed before the old one is released,
+    in one transaction; on conflict nothing changes. The same counsellor is preferred."""
+    appointment, staff = await appointment_for(uow, appointment_id, principal, manage_token, for_update=True)
+    if appointment.status != "confirmed":
+        raise Conflict(f"an appointment that is {appointment.status} cannot be moved", code="bad_transition")
+    _check_cutoff(appointment, staff, now, cutoff)
+    ctx = await _booking(uow, staff, appointment.agency_id, appointment.service_id)
+    seeker = await _seeker(uow, appointment)
+    request = SlotRequest(
+        counsellor_id=str(body.counsellor_id) if body.counsellor_id else None,
+        referent_counsellor_id=str(appointment.counsellor_id),
+        language=seeker.interpreter_language or seeker.language,
+    )
+    old_claim = await uow.session.get(Claim, appointment.claim_id) if appointment.claim_id else None
+    slot, claim = await _secure(
+        uow, ctx, start=body.starts_at, mode=body.mode or appointment.mode, request=request, now=now,
+        kind="appointment", replacing=old_claim,
+    )
+    if old_claim is not None:
+        uow.session.expunge(old_claim)  # deleted in the database by claim_time
+    previous = appointment.starts_at
+    appointment.starts_at, appointment.ends_at = slot.start, slot.end
+    appointment.counsellor_id, appointment.mode, appointment.claim_id = uuid.UUID(slot.counsellor_id), slot.mode.value, claim.id
+    appointment.assignment_reason, appointment.updated_at = slot.reason, now
+    appointment.sequence += 1
+    await uow.session.flush()
+    audit.record(uow, actor=staff.actor if staff else JOB_SEEKER, action="appointment.rescheduled",
+                 entity=appointment, agency_id=appointment.agency_id, previous=previous.isoformat(),
+                 starts_at=slot.start.isoformat(), counsellor_id=appointment.counsellor_id)
+    await _notify(uow, appointment, seeker, "rescheduled")
+    return appointment
