@@ -221,7 +221,9 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
     }
     (ROOT / ".data").mkdir(exist_ok=True)
     log = open(ROOT / ".data" / f"live-server-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run"], env=env, stdout=log, stderr=log
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

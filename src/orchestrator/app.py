@@ -139,10 +139,14 @@ async def ready(deps: NamedDependency[Deps]) -> Response[dict[str, Any]]:
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return Response({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
+    return Response(
+        {"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503
+    )
 
 
-def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None) -> Litestar:
+def create_app(
+    settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
+) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
     from orchestrator.channels import admin, walkin, web
 
@@ -189,7 +193,11 @@ def create_app(settings: Settings, deps: Deps | None = None, *, route_handlers: 
         store="rate_limit",
     )
     handlers: list[Any] = [
-        health, ready, *admin.HANDLERS, web.router(rate_limit.middleware), *walkin.HANDLERS,
+        health,
+        ready,
+        *admin.HANDLERS,
+        web.router(rate_limit.middleware),
+        *walkin.HANDLERS,
         *(route_handlers or []),
     ]
     return Litestar(

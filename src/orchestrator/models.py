@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZRANGE, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -182,9 +182,7 @@ class Claim(Base):
     __tablename__ = "claims"
     __table_args__ = (
         CheckConstraint("starts_at < ends_at", name="start_before_end"),
-        CheckConstraint(
-            "kind IN ('appointment', 'hold', 'callback', 'busy', 'service')", name="kind_known"
-        ),
+        CheckConstraint("kind IN ('appointment', 'hold', 'callback', 'busy', 'service')", name="kind_known"),
         ExcludeConstraint(
             ("counsellor_id", "="),
             (func.tstzrange(text("starts_at"), text("ends_at")), "&&"),

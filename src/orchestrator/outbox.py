@@ -36,9 +36,15 @@ async def record(
 ) -> bool:
     """Queue one message; the same ``dedupe_key`` is recorded once. Returns True if new."""
     values: dict[str, Any] = {
-        "id": uuid.uuid4(), "agency_id": agency_id, "kind": kind, "channel": channel,
-        "recipient": recipient, "dedupe_key": dedupe_key, "payload": payload,
-        "appointment_id": appointment_id, "ticket_id": ticket_id,
+        "id": uuid.uuid4(),
+        "agency_id": agency_id,
+        "kind": kind,
+        "channel": channel,
+        "recipient": recipient,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "appointment_id": appointment_id,
+        "ticket_id": ticket_id,
     }
     if send_after is not None:
         values["next_attempt_at"] = send_after

@@ -77,7 +77,13 @@ async def load_calendars(
         )
     ):
         rules[rule.counsellor_id].append(
-            WeeklyRule(rule.weekday, rule.start_time, rule.end_time, frozenset(Mode(m) for m in rule.modes), rule.quota)
+            WeeklyRule(
+                rule.weekday,
+                rule.start_time,
+                rule.end_time,
+                frozenset(Mode(m) for m in rule.modes),
+                rule.quota,
+            )
         )
 
     unavailable: dict[uuid.UUID, list[Interval]] = defaultdict(list)
@@ -90,7 +96,10 @@ async def load_calendars(
 
     booked: dict[uuid.UUID, list[Interval]] = defaultdict(list)
     claims = select(Claim.counsellor_id, Claim.kind, Claim.starts_at, Claim.ends_at).where(
-        Claim.counsellor_id.in_(ids), Claim.starts_at < margin_end, Claim.ends_at > margin_start, live_claims(now)
+        Claim.counsellor_id.in_(ids),
+        Claim.starts_at < margin_end,
+        Claim.ends_at > margin_start,
+        live_claims(now),
     )
     if exclude_claims:
         claims = claims.where(Claim.id.not_in(exclude_claims))
@@ -155,8 +164,12 @@ async def claim_time(
         )
     )
     claim = Claim(
-        agency_id=agency_id, counsellor_id=counsellor_id, starts_at=starts_at, ends_at=ends_at,
-        kind=kind, expires_at=expires_at,
+        agency_id=agency_id,
+        counsellor_id=counsellor_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        kind=kind,
+        expires_at=expires_at,
     )
     try:
         async with session.begin_nested():

@@ -7,7 +7,7 @@ import uuid
 import zoneinfo
 from datetime import UTC, datetime, time
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -262,7 +262,10 @@ class AbsenceRead(Struct):
     reason: str | None
 
 
-def to_struct(kind: type[Any], row: Any, **overrides: Any) -> Any:
+S = TypeVar("S", bound=Struct)
+
+
+def to_struct(kind: type[S], row: Any, **overrides: Any) -> S:
     """Build a read struct from an ORM row by field name."""
     values = {f: overrides[f] if f in overrides else getattr(row, f) for f in kind.__struct_fields__}
     return msgspec.convert(values, kind, from_attributes=True)

@@ -25,8 +25,9 @@ async def test_full_setup_chain(client):
 
 
 async def test_unknown_field_is_a_problem_naming_it(client):
-    r = await client.post("/api/v1/agencies", json={"name": "x", "timezone": "Europe/Paris", "colour": 1},
-                          headers=ADMIN)
+    r = await client.post(
+        "/api/v1/agencies", json={"name": "x", "timezone": "Europe/Paris", "colour": 1}, headers=ADMIN
+    )
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "colour" in r.text

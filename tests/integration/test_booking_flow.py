@@ -15,8 +15,10 @@ async def _setup(client):
 
 
 async def _slots(client, agency, service, **extra):
-    r = await client.get("/api/v1/availability", params={
-        "agency_id": agency["id"], "service_id": service["id"], **DAY, **extra})
+    r = await client.get(
+        "/api/v1/availability",
+        params={"agency_id": agency["id"], "service_id": service["id"], **DAY, **extra},
+    )
     assert r.status_code == 200, r.text
     return r.json()["slots"]
 
@@ -33,15 +35,22 @@ async def test_availability_lists_grid_slots_after_notice(client):
 
 async def test_book_then_slot_disappears_and_manage_token_works(client):
     agency, _, service = await _setup(client)
-    body = {"agency_id": agency["id"], "service_id": service["id"], "starts_at": "2026-03-02T10:00:00+01:00",
-            "mode": "in_person", "job_seeker": SEEKER}
+    body = {
+        "agency_id": agency["id"],
+        "service_id": service["id"],
+        "starts_at": "2026-03-02T10:00:00+01:00",
+        "mode": "in_person",
+        "job_seeker": SEEKER,
+    }
     r = await client.post("/api/v1/appointments", json=body)
     assert r.status_code == 201, r.text
     appt = r.json()
     assert appt["status"] == "confirmed" and appt["channel"] == "web" and appt["manage_token"]
     starts = [s["starts_at"] for s in await _slots(client, agency, service)]
     assert "2026-03-02T09:00:00Z" not in starts and "2026-03-02T08:45:00Z" not in starts
-    r = await client.get(f"/api/v1/appointments/{appt['id']}", headers={"X-Manage-Token": appt["manage_token"]})
+    r = await client.get(
+        f"/api/v1/appointments/{appt['id']}", headers={"X-Manage-Token": appt["manage_token"]}
+    )
     assert r.status_code == 200 and "manage_token" not in r.json()
     r = await client.get(f"/api/v1/appointments/{appt['id']}", headers={"X-Manage-Token": "wrong"})
     assert r.status_code == 404
@@ -52,32 +61,68 @@ async def test_book_then_slot_disappears_and_manage_token_works(client):
 
 async def test_hold_then_book_then_reschedule_then_cancel(client):
     agency, _, service = await _setup(client)
-    r = await client.post("/api/v1/holds", json={"agency_id": agency["id"], "service_id": service["id"],
-                                                 "starts_at": "2026-03-09T09:30:00+01:00", "mode": "phone"})
+    r = await client.post(
+        "/api/v1/holds",
+        json={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            "starts_at": "2026-03-09T09:30:00+01:00",
+            "mode": "phone",
+        },
+    )
     assert r.status_code == 201, r.text
     hold = r.json()
     assert hold["expires_at"] == "2026-03-02T07:10:00Z"
-    r = await client.post("/api/v1/appointments", json={
-        "agency_id": agency["id"], "service_id": service["id"], "starts_at": "2026-03-09T09:30:00+01:00",
-        "mode": "phone", "hold_id": hold["id"], "job_seeker": SEEKER})
+    r = await client.post(
+        "/api/v1/appointments",
+        json={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            "starts_at": "2026-03-09T09:30:00+01:00",
+            "mode": "phone",
+            "hold_id": hold["id"],
+            "job_seeker": SEEKER,
+        },
+    )
     assert r.status_code == 201, r.text
     appt = r.json()
     token = {"X-Manage-Token": appt["manage_token"]}
-    r = await client.post(f"/api/v1/appointments/{appt['id']}/reschedule", headers=token,
-                          json={"starts_at": "2026-03-09T09:45:00+01:00"})  # overlaps its own old time
+    r = await client.post(
+        f"/api/v1/appointments/{appt['id']}/reschedule",
+        headers=token,
+        json={"starts_at": "2026-03-09T09:45:00+01:00"},
+    )  # overlaps its own old time
     assert r.status_code == 200, r.text
     assert r.json()["starts_at"] == "2026-03-09T08:45:00Z"
-    r = await client.post(f"/api/v1/appointments/{appt['id']}/cancel", headers=token, json={"reason": "found a job"})
+    r = await client.post(
+        f"/api/v1/appointments/{appt['id']}/cancel", headers=token, json={"reason": "found a job"}
+    )
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    starts = [s["starts_at"] for s in await _slots(
-        client, agency, service, **{"from": "2026-03-09T00:00:00+01:00", "to": "2026-03-10T00:00:00+01:00"})]
+    starts = [
+        s["starts_at"]
+        for s in await _slots(
+            client,
+            agency,
+            service,
+            **{"from": "2026-03-09T00:00:00+01:00", "to": "2026-03-10T00:00:00+01:00"},
+        )
+    ]
     assert "2026-03-09T08:45:00Z" in starts
 
 
 async def test_staff_books_on_behalf_with_channel(client):
     agency, _, service = await _setup(client)
-    r = await client.post("/api/v1/appointments", headers=ADMIN, json={
-        "agency_id": agency["id"], "service_id": service["id"], "starts_at": "2026-03-02T11:00:00+01:00",
-        "mode": "phone", "channel": "voice", "job_seeker": {"name": "Jo"}})
+    r = await client.post(
+        "/api/v1/appointments",
+        headers=ADMIN,
+        json={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            "starts_at": "2026-03-02T11:00:00+01:00",
+            "mode": "phone",
+            "channel": "voice",
+            "job_seeker": {"name": "Jo"},
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["channel"] == "voice" and r.json()["created_by"] == "admin:test-admin"

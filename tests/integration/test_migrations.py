@@ -42,8 +42,9 @@ def test_upgrade_downgrade_upgrade_and_no_drift(servers):
         engine = create_async_engine(_sync_url(url))
         async with engine.connect() as conn:
             result = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                              Base.metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
             )
         await engine.dispose()
         return result

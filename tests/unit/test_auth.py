@@ -11,9 +11,15 @@ AGENCY = uuid.uuid4()
 
 def test_round_trip_keeps_role_and_scope():
     counsellor = uuid.uuid4()
-    token = issue_token(SECRET, role=Role.COUNSELLOR, subject="c1", agency_id=AGENCY, counsellor_id=counsellor)
+    token = issue_token(
+        SECRET, role=Role.COUNSELLOR, subject="c1", agency_id=AGENCY, counsellor_id=counsellor
+    )
     principal = read_token(SECRET, token)
-    assert (principal.role, principal.agency_id, principal.counsellor_id) == (Role.COUNSELLOR, AGENCY, counsellor)
+    assert (principal.role, principal.agency_id, principal.counsellor_id) == (
+        Role.COUNSELLOR,
+        AGENCY,
+        counsellor,
+    )
     assert principal.sees_agency(AGENCY) and not principal.sees_agency(uuid.uuid4())
 
 

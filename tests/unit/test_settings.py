@@ -11,13 +11,15 @@ def test_defaults_mean_embedded_servers():
 
 
 def test_env_overrides():
-    settings = Settings.from_env({
-        "ORCHESTRATOR_DATABASE_URL": "postgresql://db/x",
-        "ORCHESTRATOR_REDIS_URL": "redis://r:6379/0",
-        "ORCHESTRATOR_PORT": "9000",
-        "ORCHESTRATOR_DATA_DIR": "/tmp/o",
-        "ORCHESTRATOR_HOLD_TTL_MINUTES": "5",
-    })
+    settings = Settings.from_env(
+        {
+            "ORCHESTRATOR_DATABASE_URL": "postgresql://db/x",
+            "ORCHESTRATOR_REDIS_URL": "redis://r:6379/0",
+            "ORCHESTRATOR_PORT": "9000",
+            "ORCHESTRATOR_DATA_DIR": "/tmp/o",
+            "ORCHESTRATOR_HOLD_TTL_MINUTES": "5",
+        }
+    )
     assert not settings.embedded
     assert (settings.port, settings.data_dir, settings.hold_ttl_minutes) == (9000, Path("/tmp/o"), 5)
 

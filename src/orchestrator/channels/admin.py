@@ -74,7 +74,9 @@ async def get_agency(agency_id: Id, uow: UoW) -> AgencyRead:
 
 
 @patch("/agencies/{agency_id:uuid}")
-async def update_agency(agency_id: Id, data: JSONBody[AgencyUpdate], uow: UoW, principal: Caller) -> AgencyRead:
+async def update_agency(
+    agency_id: Id, data: JSONBody[AgencyUpdate], uow: UoW, principal: Caller
+) -> AgencyRead:
     """Change an agency (admin, or its manager)."""
     return to_struct(AgencyRead, await admin.update_agency(uow, principal, agency_id, admin.changes(data)))
 
@@ -218,11 +220,28 @@ HANDLERS = [
         path="/api/v1",
         tags=["admin"],
         route_handlers=[
-            create_agency, list_agencies, get_agency, update_agency, deactivate_agency,
-            create_counsellor, list_counsellors, get_counsellor, update_counsellor, deactivate_counsellor,
-            create_service, list_services, get_service, update_service, deactivate_service,
-            create_rule, list_rules, update_rule, delete_rule,
-            create_absence, list_absences, delete_absence,
+            create_agency,
+            list_agencies,
+            get_agency,
+            update_agency,
+            deactivate_agency,
+            create_counsellor,
+            list_counsellors,
+            get_counsellor,
+            update_counsellor,
+            deactivate_counsellor,
+            create_service,
+            list_services,
+            get_service,
+            update_service,
+            deactivate_service,
+            create_rule,
+            list_rules,
+            update_rule,
+            delete_rule,
+            create_absence,
+            list_absences,
+            delete_absence,
         ],
     )
 ]

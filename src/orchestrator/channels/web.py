@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
@@ -21,7 +21,16 @@ from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Invalid
 from orchestrator.models import Appointment, Hold
-from orchestrator.schemas import AppointmentCreate, AppointmentRead, Cancel, HoldCreate, HoldRead, Reschedule, SlotRead, to_struct
+from orchestrator.schemas import (
+    AppointmentCreate,
+    AppointmentRead,
+    Cancel,
+    HoldCreate,
+    HoldRead,
+    Reschedule,
+    SlotRead,
+    to_struct,
+)
 from orchestrator.services import booking, idempotency
 from orchestrator.settings import Settings
 
@@ -57,7 +66,10 @@ def _read(appointment: Appointment, manage_token: str | None = None) -> Appointm
 
 
 async def _idempotent(
-    uow: UnitOfWork, principal: Principal | None, key: str | None, data: msgspec.Struct,
+    uow: UnitOfWork,
+    principal: Principal | None,
+    key: str | None,
+    data: msgspec.Struct,
     create: Callable[[], Awaitable[Any]],
 ) -> Response[Any]:
     """Run ``create`` once per (caller, Idempotency-Key); replay the first response for the same body."""
@@ -93,9 +105,17 @@ async def availability(
     ``language`` ranks counsellors who speak it first; ``limit`` keeps the best N.
     """
     slots = await booking.find_slots(
-        uow, principal, agency_id=agency_id, service_id=service_id, start=_moment("from", start),
-        end=_moment("to", end), now=clock(), max_days=settings.availability_max_days, mode=mode,
-        language=language, limit=limit,
+        uow,
+        principal,
+        agency_id=agency_id,
+        service_id=service_id,
+        start=_moment("from", start),
+        end=_moment("to", end),
+        now=clock(),
+        max_days=settings.availability_max_days,
+        mode=mode,
+        language=language,
+        limit=limit,
     )
     return SlotsRead(
         [SlotRead(s.start, s.end, uuid.UUID(s.counsellor_id), s.mode.value, s.reason) for s in slots]
@@ -104,7 +124,11 @@ async def availability(
 
 @post("/holds", status_code=201)
 async def create_hold(
-    data: JSONBody[HoldCreate], uow: UoW, principal: Caller, clock: Clock, settings: Config,
+    data: JSONBody[HoldCreate],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    settings: Config,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[HoldRead]:
     """Hold a slot for ``ORCHESTRATOR_HOLD_TTL_MINUTES`` while the person finishes booking."""
@@ -120,7 +144,10 @@ async def create_hold(
 
 @post("/appointments", status_code=201)
 async def create_appointment(
-    data: JSONBody[AppointmentCreate], uow: UoW, principal: Caller, clock: Clock,
+    data: JSONBody[AppointmentCreate],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[AppointmentRead]:
     """Book an appointment; the response carries the ``manage_token`` (shown once).
@@ -136,19 +163,31 @@ async def create_appointment(
 
 
 @get("/appointments/{appointment_id:uuid}")
-async def get_appointment(appointment_id: Id, uow: UoW, principal: Caller, manage_token: ManageToken = None) -> AppointmentRead:
+async def get_appointment(
+    appointment_id: Id, uow: UoW, principal: Caller, manage_token: ManageToken = None
+) -> AppointmentRead:
     """An appointment, for its job seeker (``X-Manage-Token``) or the agency's staff."""
     return _read(await booking.get_appointment(uow, principal, manage_token, appointment_id))
 
 
 @post("/appointments/{appointment_id:uuid}/cancel", status_code=200)
 async def cancel_appointment(
-    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, settings: Config,
-    manage_token: ManageToken = None, data: JSONBody[Cancel | None] = None,
+    appointment_id: Id,
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    settings: Config,
+    manage_token: ManageToken = None,
+    data: JSONBody[Cancel | None] = None,
 ) -> AppointmentRead:
     """Cancel; job seekers only until the cut-off before the appointment (staff any time)."""
     appointment = await booking.cancel_appointment(
-        uow, principal, manage_token, appointment_id, reason=data.reason if data else None, now=clock(),
+        uow,
+        principal,
+        manage_token,
+        appointment_id,
+        reason=data.reason if data else None,
+        now=clock(),
         cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
     )
     return _read(appointment)
@@ -156,12 +195,22 @@ async def cancel_appointment(
 
 @post("/appointments/{appointment_id:uuid}/reschedule", status_code=200)
 async def reschedule_appointment(
-    appointment_id: Id, data: JSONBody[Reschedule], uow: UoW, principal: Caller, clock: Clock, settings: Config,
+    appointment_id: Id,
+    data: JSONBody[Reschedule],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    settings: Config,
     manage_token: ManageToken = None,
 ) -> AppointmentRead:
     """Move to a new time, atomically: on conflict (409 with alternatives) nothing changes."""
     appointment = await booking.reschedule_appointment(
-        uow, principal, manage_token, appointment_id, data, now=clock(),
+        uow,
+        principal,
+        manage_token,
+        appointment_id,
+        data,
+        now=clock(),
         cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
     )
     return _read(appointment)
@@ -171,7 +220,13 @@ def router(rate_limit_middleware: Any | None) -> Router:
     return Router(
         path="/api/v1",
         tags=["booking"],
-        route_handlers=[availability, create_hold, create_appointment, get_appointment, cancel_appointment,
-                        reschedule_appointment],
+        route_handlers=[
+            availability,
+            create_hold,
+            create_appointment,
+            get_appointment,
+            cancel_appointment,
+            reschedule_appointment,
+        ],
         middleware=[rate_limit_middleware] if rate_limit_middleware else [],
     )

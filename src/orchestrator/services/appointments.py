@@ -38,11 +38,17 @@ async def appointment_for(
     credentials at all → 401.
     """
     if principal is None and not manage_token:
-        raise Unauthorized("a staff bearer token or the X-Manage-Token header is required", code="unauthorized")
+        raise Unauthorized(
+            "a staff bearer token or the X-Manage-Token header is required", code="unauthorized"
+        )
     appointment = await uow.session.get(Appointment, appointment_id, with_for_update=for_update)
     if appointment is None:
         raise NotFound(f"no appointment {appointment_id}", code="not_found")
-    if principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(appointment.agency_id):
+    if (
+        principal is not None
+        and principal.role in STAFF_ROLES
+        and principal.sees_agency(appointment.agency_id)
+    ):
         return appointment, principal
     if manage_token and hmac.compare_digest(hash_token(manage_token), appointment.manage_token_hash):
         return appointment, None

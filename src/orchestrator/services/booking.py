@@ -11,10 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import select
 
 from orchestrator import outbox
-from orchestrator.auth import STAFF_ROLES, Principal, Role
+from orchestrator.auth import STAFF_ROLES, Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
@@ -32,8 +31,11 @@ ALTERNATIVES = 5
 JOB_SEEKER = "job_seeker:manage_token"
 # SlotUnavailable codes that mean "this time is not bookable as asked" (422) rather than "taken" (409)
 INVALID_CODES = {
-    "not_on_grid": "starts_at", "outside_notice": "starts_at", "beyond_horizon": "starts_at",
-    "mode_not_offered": "mode", "counsellor_not_eligible": "counsellor_id",
+    "not_on_grid": "starts_at",
+    "outside_notice": "starts_at",
+    "beyond_horizon": "starts_at",
+    "mode_not_offered": "mode",
+    "counsellor_not_eligible": "counsellor_id",
 }
 
 
@@ -110,15 +112,19 @@ async def _alternatives(
     calendars = await load_calendars(
         uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
     )
-    slots = free_slots(ctx.spec, calendars, window, now, replace(request, counsellor_id=None, limit=None), tz=ctx.tz)
+    slots = free_slots(
+        ctx.spec, calendars, window, now, replace(request, counsellor_id=None, limit=None), tz=ctx.tz
+    )
     nearest = sorted(slots, key=lambda s: (abs(s.start - start), s.start))[:ALTERNATIVES]
     return [_slot_json(s) for s in sorted(nearest, key=lambda s: s.start)]
 
 
 def _slot_json(slot: Slot) -> dict[str, str]:
     return {
-        "starts_at": slot.start.isoformat(), "ends_at": slot.end.isoformat(),
-        "counsellor_id": slot.counsellor_id, "mode": slot.mode.value,
+        "starts_at": slot.start.isoformat(),
+        "ends_at": slot.end.isoformat(),
+        "counsellor_id": slot.counsellor_id,
+        "mode": slot.mode.value,
     }
 
 
@@ -141,8 +147,13 @@ async def _secure(
     window = Interval(start, start + ctx.spec.duration)
     for _ in range(CLAIM_ATTEMPTS):
         calendars = await load_calendars(
-            uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now,
-            skill=ctx.service.skill, exclude_claims=exclude_claims,
+            uow.session,
+            agency_id=ctx.agency.id,
+            tz=ctx.tz,
+            window=window,
+            now=now,
+            skill=ctx.service.skill,
+            exclude_claims=exclude_claims,
         )
         try:
             slot = pick_slot(ctx.spec, calendars, start, Mode(mode), now, request, tz=ctx.tz)
@@ -153,14 +164,21 @@ async def _secure(
         counsellor_id = uuid.UUID(slot.counsellor_id)
         await lock_counsellors(uow.session, [counsellor_id, *also_lock])
         claim = await claim_time(
-            uow.session, agency_id=ctx.agency.id, counsellor_id=counsellor_id,
-            starts_at=slot.start - ctx.spec.buffer_before, ends_at=slot.end + ctx.spec.buffer_after,
-            kind=kind, now=now, expires_at=expires_at, replacing=replacing.id if replacing else None,
+            uow.session,
+            agency_id=ctx.agency.id,
+            counsellor_id=counsellor_id,
+            starts_at=slot.start - ctx.spec.buffer_before,
+            ends_at=slot.end + ctx.spec.buffer_after,
+            kind=kind,
+            now=now,
+            expires_at=expires_at,
+            replacing=replacing.id if replacing else None,
         )
         if claim is not None:
             return slot, claim
     raise Conflict(
-        "this time is no longer available", code="slot_unavailable",
+        "this time is no longer available",
+        code="slot_unavailable",
         alternatives=await _alternatives(uow, ctx, start, now, request),
     )
 
@@ -176,12 +194,25 @@ async def place_hold(
     request = SlotRequest(counsellor_id=str(body.counsellor_id) if body.counsellor_id else None)
     expires_at = now + ttl
     slot, claim = await _secure(
-        uow, ctx, start=body.starts_at, mode=body.mode, request=request, now=now, kind="hold", expires_at=expires_at
+        uow,
+        ctx,
+        start=body.starts_at,
+        mode=body.mode,
+        request=request,
+        now=now,
+        kind="hold",
+        expires_at=expires_at,
     )
     hold = Hold(
-        agency_id=ctx.agency.id, service_id=ctx.service.id, counsellor_id=uuid.UUID(slot.counsellor_id),
-        claim_id=claim.id, starts_at=slot.start, ends_at=slot.end, mode=slot.mode.value,
-        channel="front_desk" if ctx.staff else "web", expires_at=expires_at,
+        agency_id=ctx.agency.id,
+        service_id=ctx.service.id,
+        counsellor_id=uuid.UUID(slot.counsellor_id),
+        claim_id=claim.id,
+        starts_at=slot.start,
+        ends_at=slot.end,
+        mode=slot.mode.value,
+        channel="front_desk" if ctx.staff else "web",
+        expires_at=expires_at,
     )
     uow.session.add(hold)
     await uow.session.flush()
@@ -225,10 +256,16 @@ def _job_seeker(agency_id: uuid.UUID, data: JobSeekerIn) -> JobSeeker:
     if data.preferred_channel == "email" and not data.email:
         raise Invalid("job_seeker.email", "required when the preferred channel is email")
     return JobSeeker(
-        agency_id=agency_id, name=data.name, phone=_phone(data.phone), email=data.email, language=data.language,
-        preferred_channel=data.preferred_channel, consent_sms=data.consent_sms or data.preferred_channel == "sms",
+        agency_id=agency_id,
+        name=data.name,
+        phone=_phone(data.phone),
+        email=data.email,
+        language=data.language,
+        preferred_channel=data.preferred_channel,
+        consent_sms=data.consent_sms or data.preferred_channel == "sms",
         consent_email=data.consent_email or data.preferred_channel == "email",
-        preferred_mode=needs.preferred_mode if needs else None, priority=needs.priority if needs else 0,
+        preferred_mode=needs.preferred_mode if needs else None,
+        priority=needs.priority if needs else 0,
         accessibility=list(needs.accessibility) if needs else [],
         interpreter_language=needs.interpreter_language if needs else None,
     )
@@ -246,17 +283,34 @@ def _slot_request(body: AppointmentCreate, seeker: JobSeeker) -> SlotRequest:
 async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, event: str) -> None:
     """Outbox rows for the job seeker's preferred channel (sent after commit by the worker)."""
     payload = {
-        "appointment_id": str(appointment.id), "starts_at": appointment.starts_at.isoformat(),
-        "mode": appointment.mode, "status": appointment.status,
+        "appointment_id": str(appointment.id),
+        "starts_at": appointment.starts_at.isoformat(),
+        "mode": appointment.mode,
+        "status": appointment.status,
     }
     key = f"appointment:{appointment.id}:{event}:{appointment.sequence}"
     if (phone := outbox.sms_recipient(seeker)) is not None:
-        await outbox.record(uow, agency_id=appointment.agency_id, kind=f"appointment.{event}", channel="sms",
-                            recipient=phone, dedupe_key=key + ":sms", payload=payload, appointment_id=appointment.id)
+        await outbox.record(
+            uow,
+            agency_id=appointment.agency_id,
+            kind=f"appointment.{event}",
+            channel="sms",
+            recipient=phone,
+            dedupe_key=key + ":sms",
+            payload=payload,
+            appointment_id=appointment.id,
+        )
     if seeker.email and seeker.consent_email:
-        await outbox.record(uow, agency_id=appointment.agency_id, kind=f"appointment.{event}", channel="email",
-                            recipient=seeker.email, dedupe_key=key + ":email", payload=payload,
-                            appointment_id=appointment.id)
+        await outbox.record(
+            uow,
+            agency_id=appointment.agency_id,
+            kind=f"appointment.{event}",
+            channel="email",
+            recipient=seeker.email,
+            dedupe_key=key + ":email",
+            payload=payload,
+            appointment_id=appointment.id,
+        )
 
 
 async def book_appointment(
@@ -276,7 +330,12 @@ async def book_appointment(
         claim, counsellor_id, reason, start = held, hold.counsellor_id, "held", hold.starts_at
     else:
         slot, claim = await _secure(
-            uow, ctx, start=body.starts_at, mode=body.mode, request=_slot_request(body, seeker), now=now,
+            uow,
+            ctx,
+            start=body.starts_at,
+            mode=body.mode,
+            request=_slot_request(body, seeker),
+            now=now,
             kind="appointment",
         )
         counsellor_id, reason, start = uuid.UUID(slot.counsellor_id), slot.reason, slot.start
@@ -284,17 +343,34 @@ async def book_appointment(
     uow.session.add(seeker)
     await uow.session.flush()
     appointment = Appointment(
-        agency_id=ctx.agency.id, service_id=ctx.service.id, counsellor_id=counsellor_id, job_seeker_id=seeker.id,
-        claim_id=claim.id, starts_at=start, ends_at=start + ctx.spec.duration, mode=body.mode, status="confirmed",
+        agency_id=ctx.agency.id,
+        service_id=ctx.service.id,
+        counsellor_id=counsellor_id,
+        job_seeker_id=seeker.id,
+        claim_id=claim.id,
+        starts_at=start,
+        ends_at=start + ctx.spec.duration,
+        mode=body.mode,
+        status="confirmed",
         channel=body.channel or ("front_desk" if ctx.staff else "web"),
-        created_by=ctx.staff.actor if ctx.staff else "public", assignment_reason=reason,
-        manage_token_hash=token_hash, sequence=0,
+        created_by=ctx.staff.actor if ctx.staff else "public",
+        assignment_reason=reason,
+        manage_token_hash=token_hash,
+        sequence=0,
     )
     uow.session.add(appointment)
     await uow.session.flush()
-    audit.record(uow, actor=appointment.created_by, action="appointment.booked", entity=appointment,
-                 agency_id=ctx.agency.id, counsellor_id=counsellor_id, channel=appointment.channel,
-                 starts_at=start.isoformat(), reason=reason)
+    audit.record(
+        uow,
+        actor=appointment.created_by,
+        action="appointment.booked",
+        entity=appointment,
+        agency_id=ctx.agency.id,
+        counsellor_id=counsellor_id,
+        channel=appointment.channel,
+        starts_at=start.isoformat(),
+        reason=reason,
+    )
     await _notify(uow, appointment, seeker, "confirmed")
     return appointment, token
 
@@ -306,7 +382,9 @@ async def get_appointment(
     return appointment
 
 
-def _check_cutoff(appointment: Appointment, staff: Principal | None, now: datetime, cutoff: timedelta) -> None:
+def _check_cutoff(
+    appointment: Appointment, staff: Principal | None, now: datetime, cutoff: timedelta
+) -> None:
     if staff is None and now > appointment.starts_at - cutoff:
         minutes = int(cutoff.total_seconds() // 60)
         raise Conflict(
@@ -316,15 +394,23 @@ def _check_cutoff(appointment: Appointment, staff: Principal | None, now: dateti
 
 
 async def cancel_appointment(
-    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID,
-    *, reason: str | None, now: datetime, cutoff: timedelta,
+    uow: UnitOfWork,
+    principal: Principal | None,
+    manage_token: str | None,
+    appointment_id: uuid.UUID,
+    *,
+    reason: str | None,
+    now: datetime,
+    cutoff: timedelta,
 ) -> Appointment:
     """Cancel and free the time. Cancelling twice is harmless; staff are not bound by the cut-off."""
     appointment, staff = await appointment_for(uow, appointment_id, principal, manage_token, for_update=True)
     if appointment.status == "cancelled":
         return appointment
     if appointment.status not in ("confirmed", "checked_in"):
-        raise Conflict(f"an appointment that is {appointment.status} cannot be cancelled", code="bad_transition")
+        raise Conflict(
+            f"an appointment that is {appointment.status} cannot be cancelled", code="bad_transition"
+        )
     _check_cutoff(appointment, staff, now, cutoff)
     if appointment.claim_id is not None:
         await uow.session.delete(await uow.session.get(Claim, appointment.claim_id))
@@ -332,8 +418,13 @@ async def cancel_appointment(
     appointment.claim_id, appointment.updated_at = None, now
     appointment.sequence += 1
     await uow.session.flush()
-    audit.record(uow, actor=staff.actor if staff else JOB_SEEKER, action="appointment.cancelled",
-                 entity=appointment, agency_id=appointment.agency_id)
+    audit.record(
+        uow,
+        actor=staff.actor if staff else JOB_SEEKER,
+        action="appointment.cancelled",
+        entity=appointment,
+        agency_id=appointment.agency_id,
+    )
     await _notify(uow, appointment, await _seeker(uow, appointment), "cancelled")
     return appointment
 
@@ -345,8 +436,14 @@ async def _seeker(uow: UnitOfWork, appointment: Appointment) -> JobSeeker:
 
 
 async def reschedule_appointment(
-    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID,
-    body: Reschedule, *, now: datetime, cutoff: timedelta,
+    uow: UnitOfWork,
+    principal: Principal | None,
+    manage_token: str | None,
+    appointment_id: uuid.UUID,
+    body: Reschedule,
+    *,
+    now: datetime,
+    cutoff: timedelta,
 ) -> Appointment:
     """Move an appointment atomically: the new time is claimed before the old one is released,
     in one transaction; on conflict nothing changes. The same counsellor is preferred."""
@@ -363,19 +460,36 @@ async def reschedule_appointment(
     )
     old_claim = await uow.session.get(Claim, appointment.claim_id) if appointment.claim_id else None
     slot, claim = await _secure(
-        uow, ctx, start=body.starts_at, mode=body.mode or appointment.mode, request=request, now=now,
-        kind="appointment", replacing=old_claim,
+        uow,
+        ctx,
+        start=body.starts_at,
+        mode=body.mode or appointment.mode,
+        request=request,
+        now=now,
+        kind="appointment",
+        replacing=old_claim,
     )
     if old_claim is not None:
         uow.session.expunge(old_claim)  # deleted in the database by claim_time
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = slot.start, slot.end
-    appointment.counsellor_id, appointment.mode, appointment.claim_id = uuid.UUID(slot.counsellor_id), slot.mode.value, claim.id
+    appointment.counsellor_id, appointment.mode, appointment.claim_id = (
+        uuid.UUID(slot.counsellor_id),
+        slot.mode.value,
+        claim.id,
+    )
     appointment.assignment_reason, appointment.updated_at = slot.reason, now
     appointment.sequence += 1
     await uow.session.flush()
-    audit.record(uow, actor=staff.actor if staff else JOB_SEEKER, action="appointment.rescheduled",
-                 entity=appointment, agency_id=appointment.agency_id, previous=previous.isoformat(),
-                 starts_at=slot.start.isoformat(), counsellor_id=appointment.counsellor_id)
+    audit.record(
+        uow,
+        actor=staff.actor if staff else JOB_SEEKER,
+        action="appointment.rescheduled",
+        entity=appointment,
+        agency_id=appointment.agency_id,
+        previous=previous.isoformat(),
+        starts_at=slot.start.isoformat(),
+        counsellor_id=appointment.counsellor_id,
+    )
     await _notify(uow, appointment, seeker, "rescheduled")
     return appointment

@@ -49,10 +49,15 @@ async def remember(
         async with uow.session.begin_nested():
             uow.session.add(
                 IdempotencyKey(
-                    principal=principal, key=key, request_hash=request_hash, response_status=status,
+                    principal=principal,
+                    key=key,
+                    request_hash=request_hash,
+                    response_status=status,
                     response_body=body,
                 )
             )
             await uow.session.flush()
     except IntegrityError as exc:
-        raise Conflict("a request with this Idempotency-Key is already being processed", code="idempotency_in_flight") from exc
+        raise Conflict(
+            "a request with this Idempotency-Key is already being processed", code="idempotency_in_flight"
+        ) from exc
