@@ -56,7 +56,7 @@ async def load_calendars(
     """
     query = select(Counsellor).where(Counsellor.agency_id == agency_id, Counsellor.active)
     if skill is not None:
-        query = query.where(Counsellor.skills.any(skill))  # type: ignore[arg-type]
+        query = query.where(Counsellor.skills.contains([skill]))
     if counsellor_ids is not None:
         query = query.where(Counsellor.id.in_(counsellor_ids))
     counsellors = (await session.scalars(query.order_by(Counsellor.id))).all()
