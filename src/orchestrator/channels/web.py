@@ -61,6 +61,16 @@ def _moment(field: str, raw: str) -> datetime:
     return moment
 
 
+def _window(field: str, raw: str) -> tuple[datetime, datetime]:
+    start, sep, end = raw.partition("/")
+    if not sep:
+        raise Invalid(field, "expected <start>/<end> (ISO 8601 with offsets)")
+    window = _moment(field, start), _moment(field, end)
+    if window[0] >= window[1]:
+        raise Invalid(field, "end must be after start")
+    return window
+
+
 def _read(appointment: Appointment, manage_token: str | None = None) -> AppointmentRead:
     return to_struct(AppointmentRead, appointment, manage_token=manage_token)
 
@@ -99,11 +109,14 @@ async def availability(
     mode: Annotated[str | None, QueryParameter(pattern="^(in_person|phone|video)$")] = None,
     language: Annotated[str | None, QueryParameter(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] = None,
     limit: Annotated[int | None, QueryParameter(ge=1, le=1000)] = None,
+    prefer: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
 ) -> SlotsRead:
     """Free slots for a service between ``from`` and ``to`` (ISO 8601 with offset), earliest first.
 
-    ``language`` ranks counsellors who speak it first; ``limit`` keeps the best N.
+    ``language`` ranks counsellors who speak it first; ``prefer=<start>/<end>`` (repeatable)
+    puts slots inside the person's preferred times first; ``limit`` keeps the best N.
     """
+    windows = [_window("prefer", raw) for raw in prefer or []]
     slots = await booking.find_slots(
         uow,
         principal,
@@ -116,6 +129,7 @@ async def availability(
         mode=mode,
         language=language,
         limit=limit,
+        preferred=windows,
     )
     return SlotsRead(
         [SlotRead(s.start, s.end, uuid.UUID(s.counsellor_id), s.mode.value, s.reason) for s in slots]

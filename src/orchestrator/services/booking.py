@@ -7,6 +7,7 @@ per-counsellor lock; the exclusion constraint on ``claims`` is the guarantee aga
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -89,8 +90,10 @@ async def find_slots(
     mode: str | None = None,
     language: str | None = None,
     limit: int | None = None,
+    preferred: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[Slot]:
-    """Free slots of the agency for a service in ``[start, end)``, one per start time."""
+    """Free slots of the agency for a service in ``[start, end)``, one per start time; slots
+    inside a ``preferred`` window come first; ``limit`` keeps the best N."""
     if end <= start:
         raise Invalid("to", "must be after from")
     if end - start > timedelta(days=max_days):
@@ -100,7 +103,10 @@ async def find_slots(
     calendars = await load_calendars(
         uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
     )
-    request = SlotRequest(mode=Mode(mode) if mode else None, language=language, limit=limit)
+    request = SlotRequest(
+        mode=Mode(mode) if mode else None, language=language, limit=limit,
+        preferred_windows=tuple(Interval(a, b) for a, b in preferred),
+    )
     return free_slots(ctx.spec, calendars, window, now, request, tz=ctx.tz)
 
 
