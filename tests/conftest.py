@@ -147,7 +147,10 @@ async def redis(servers: Servers) -> AsyncIterator[object]:
     from redis.asyncio import Redis
 
     client = Redis.from_url(servers.redis_url)
-    await client.flushdb()
+    # Live events are namespaced by agency (fresh ids per test); only the per-client rate-limit
+    # counters are shared, so reset those rather than flushing a database other runs may use.
+    async for key in client.scan_iter(match="orchestrator:ratelimit*"):
+        await client.delete(key)
     try:
         yield client
     finally:

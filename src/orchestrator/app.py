@@ -92,7 +92,9 @@ def _error_field(error: dict[str, Any]) -> str | None:
     # unknown field, or a check in a body's ``__post_init__``); the message names the field then.
     key = error.get("key")
     if key and key != "data":
-        return str(key)
+        # a nested object's unknown/missing field: Litestar gives the object as key ("job_seeker")
+        named = _NAMED_FIELD.search(str(error.get("message", "")))
+        return f"{key}.{named.group(1)}" if named else str(key)
     return _field_from_message(str(error.get("message", ""))) or key
 
 
@@ -101,11 +103,15 @@ _PREFIXED_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")  # "end:
 
 
 def _field_from_message(message: str) -> str | None:
-    # msgspec says "... - at `$.job_seeker.phone`"
+    # msgspec says "... - at `$.job_seeker.phone`"; an unknown or missing field inside a nested
+    # object is "Object contains unknown field `x` - at `$.job_seeker`" → "job_seeker.x"
     marker = "at `$."
-    if marker in message:
-        return message.split(marker, 1)[1].rstrip("`")
-    if match := _NAMED_FIELD.search(message) or _PREFIXED_FIELD.match(message):
+    path = message.split(marker, 1)[1].rstrip("`") if marker in message else None
+    if match := _NAMED_FIELD.search(message):
+        return f"{path}.{match.group(1)}" if path else match.group(1)
+    if path:
+        return path
+    if match := _PREFIXED_FIELD.match(message):
         return match.group(1)
     return None
 
@@ -200,7 +206,7 @@ def create_app(
         *walkin.HANDLERS,
         *(route_handlers or []),
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -214,7 +220,6 @@ def create_app(
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        middleware=[request_id_middleware],
         stores={"rate_limit": RedisStore(resolved["deps"].redis, namespace="orchestrator:ratelimit")},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -228,3 +233,7 @@ def create_app(
         logging_config=None,  # logging is configured once by the CLI (JSON, request ids)
         debug=False,
     )
+    # Around the whole ASGI handler, not as route middleware: unmatched routes (404/405) get a
+    # request id and an access line too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    return app

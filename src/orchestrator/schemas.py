@@ -109,7 +109,9 @@ class CounsellorCreate(Body):
     email: Email
     skills: Annotated[list[Tag], Meta(max_length=50)] = []
     languages: Annotated[list[Language], Meta(max_length=20)] = []
-    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["in_person"])
+    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["in_person"]
+    )
 
     def __post_init__(self) -> None:
         for field in ("skills", "languages", "modes"):
@@ -147,7 +149,9 @@ class CounsellorRead(Struct):
 class ServiceCreate(Body):
     name: Name
     duration_minutes: Annotated[int, Meta(ge=5, le=480)]
-    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["in_person"])
+    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["in_person"]
+    )
     skill: Tag | None = None
     min_notice_minutes: Annotated[int, Meta(ge=0, le=60 * 24 * 60)] = 60
     max_horizon_days: Annotated[int, Meta(ge=1, le=366)] = 60
@@ -206,7 +210,9 @@ class RuleCreate(Body):
     weekday: Annotated[int, Meta(ge=0, le=6)]
     start: HHMM
     end: HHMM
-    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["in_person"])
+    modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["in_person"]
+    )
     quota: Literal["walk_in", "callback", "booking"] | None = None
 
     def __post_init__(self) -> None:

@@ -1,5 +1,394 @@
-"""Walk-in queue, front desk, counsellor desk and the live display board (HTTP + SSE)."""
+"""Walk-in queue, front desk, counsellor desk and the live display board (HTTP + SSE).
 
-from typing import Any
+Handlers parse, call :mod:`orchestrator.services.queue` and serialize. Roles: the agency's
+front desk, manager and admin run the queue; a kiosk only issues tickets; a counsellor calls
+and acts for itself; the display board and its event stream are public (numbers, desks and
+counters only).
+"""
 
-HANDLERS: list[Any] = []
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import string
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from typing import Annotated, Any
+
+import msgspec
+from litestar import MediaType, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from orchestrator import live
+from orchestrator.app import Deps
+from orchestrator.auth import Principal
+from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.models import Appointment
+from orchestrator.schemas import to_struct
+from orchestrator.schemas_queue import (
+    AppointmentQueueRead,
+    DeskRead,
+    DeskUpdate,
+    QueueRead,
+    SkippedRead,
+    TicketCreate,
+    TicketRead,
+    TicketTransfer,
+    WorkRead,
+)
+from orchestrator.services import idempotency
+from orchestrator.services import queue as queue_service
+from orchestrator.services.queue import TicketView
+
+Caller = NamedDependency[Principal | None]
+UoW = NamedDependency[UnitOfWork]
+Clock = NamedDependency[Callable[[], datetime]]
+Dependencies = NamedDependency[Deps]
+Id = FromPath[uuid.UUID]
+ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
+LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)]
+
+SSE_RETRY_MS = 1000  # how soon browsers reconnect
+SSE_KEEPALIVE_MS = 15_000  # a comment at least this often keeps proxies from closing the stream
+SSE_MAX_SECONDS = 300.0  # streams end after this long; clients reconnect with Last-Event-ID
+
+
+def _ticket(view: TicketView) -> TicketRead:
+    return to_struct(
+        TicketRead,
+        view.ticket,
+        has_phone=view.has_phone,
+        position=view.position,
+        estimated_wait_minutes=view.estimated_wait_minutes,
+        service_seconds=view.service_seconds,
+    )
+
+
+def _appointment(appointment: Appointment, label: str) -> AppointmentQueueRead:
+    return to_struct(AppointmentQueueRead, appointment, label=label)
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+async def _idempotent(
+    uow: UnitOfWork,
+    principal: Principal | None,
+    key: str | None,
+    data: msgspec.Struct,
+    create: Callable[[], Awaitable[Any]],
+) -> Response[Any]:
+    """Run ``create`` once per (caller, Idempotency-Key); replay the first response for the same body."""
+    if key is None:
+        return Response(await create(), status_code=HTTP_201_CREATED)
+    key = idempotency.check_key(key)
+    who = principal.actor if principal else "anonymous"
+    digest = idempotency.fingerprint(msgspec.json.encode(data))
+    stored = await idempotency.replay(uow, principal=who, key=key, request_hash=digest)
+    if stored is not None:
+        return Response(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
+    body = msgspec.to_builtins(await create())
+    await idempotency.remember(uow, principal=who, key=key, request_hash=digest, status=201, body=body)
+    return Response(body, status_code=HTTP_201_CREATED)
+
+
+@post("/agencies/{agency_id:uuid}/tickets", status_code=HTTP_201_CREATED)
+async def issue_ticket(
+    agency_id: Id,
+    data: JSONBody[TicketCreate],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    deps: Dependencies,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Any]:
+    """Issue a walk-in ticket (front desk, manager, admin, kiosk). Supports ``Idempotency-Key``."""
+
+    async def create() -> TicketRead:
+        view = await queue_service.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
+        return _ticket(view)
+
+    return await _idempotent(uow, principal, idempotency_key, data, create)
+
+
+@get("/tickets/{ticket_id:uuid}")
+async def get_ticket(ticket_id: Id, uow: UoW, principal: Caller, clock: Clock) -> TicketRead:
+    """One ticket with its position and estimated wait (agency staff)."""
+    return _ticket(await queue_service.get_ticket(uow, principal, ticket_id, now=clock()))
+
+
+def _action(name: str, doc: str, use_case: Callable[..., Awaitable[TicketView]]) -> Any:
+    async def handler(
+        ticket_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+    ) -> TicketRead:
+        return _ticket(await use_case(uow, deps.redis, principal, ticket_id, now=clock()))
+
+    handler.__name__ = handler.__qualname__ = f"ticket_{name.replace('-', '_')}"
+    handler.__doc__ = doc
+    return post(f"/tickets/{{ticket_id:uuid}}/{name}", status_code=HTTP_200_OK)(handler)
+
+
+recall_ticket = _action(
+    "recall",
+    "Call the ticket again (not sooner than the policy's recall interval).",
+    queue_service.recall_ticket,
+)
+start_ticket = _action(
+    "start",
+    "The person is at the desk: claims the counsellor's time (409 if committed).",
+    queue_service.start_ticket,
+)
+complete_ticket = _action("complete", "Done; records the service duration.", queue_service.complete_ticket)
+requeue_ticket = _action(
+    "requeue", "Nobody answered: back to the queue, calls counted.", queue_service.requeue_ticket
+)
+no_show_ticket = _action(
+    "no-show", "No-show, once called the policy's number of times.", queue_service.no_show_ticket
+)
+cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.", queue_service.cancel_ticket)
+
+
+@post("/tickets/{ticket_id:uuid}/transfer", status_code=HTTP_200_OK)
+async def transfer_ticket(
+    ticket_id: Id,
+    data: JSONBody[TicketTransfer],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    deps: Dependencies,
+) -> TicketRead:
+    """Another service and/or counsellor; keeps the number and the original arrival time."""
+    view = await queue_service.transfer_ticket(uow, deps.redis, principal, ticket_id, data, now=clock())
+    return _ticket(view)
+
+
+# --- counsellors ----------------------------------------------------------------------------
+
+
+@post("/counsellors/{counsellor_id:uuid}/next", status_code=HTTP_200_OK)
+async def call_next(
+    counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+) -> Response[WorkRead | None]:
+    """Hand the counsellor their next person (200), or 204 when nothing suits them."""
+    view = await queue_service.call_next(uow, deps.redis, principal, counsellor_id, now=clock())
+    if view is None:
+        return Response(None, status_code=HTTP_204_NO_CONTENT)
+    decision = view.decision
+    body = WorkRead(
+        kind=decision.kind.value,
+        id=uuid.UUID(decision.item_id),
+        reason=decision.reason.value,
+        counsellor_id=view.counsellor.id,
+        desk=view.counsellor.desk_label,
+        service_id=view.service_id,
+        label=view.label,
+        number=view.ticket.number if view.ticket else None,
+        call_count=view.ticket.call_count if view.ticket else None,
+        starts_at=view.appointment.starts_at if view.appointment else None,
+        detail=dict(decision.detail),
+        skipped=[SkippedRead(uuid.UUID(s.ticket_id), s.reason.value) for s in decision.skipped],
+    )
+    return Response(body, status_code=HTTP_200_OK)
+
+
+@post("/counsellors/{counsellor_id:uuid}/desk", status_code=HTTP_200_OK)
+async def set_desk(
+    counsellor_id: Id,
+    data: JSONBody[DeskUpdate],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    deps: Dependencies,
+) -> DeskRead:
+    """On desk (with a desk label) or off desk (the counsellor, front desk, manager, admin)."""
+    counsellor = await queue_service.set_desk(uow, deps.redis, principal, counsellor_id, data, now=clock())
+    return to_struct(DeskRead, counsellor, current=None)
+
+
+# --- appointments in the same flow ----------------------------------------------------------
+
+
+@post("/appointments/{appointment_id:uuid}/check-in", status_code=HTTP_200_OK)
+async def check_in(
+    appointment_id: Id,
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    deps: Dependencies,
+    manage_token: ManageToken = None,
+) -> AppointmentQueueRead:
+    """The appointment holder has arrived (staff, or the job seeker's ``X-Manage-Token``)."""
+    appointment, label = await queue_service.check_in(
+        uow, deps.redis, principal, manage_token, appointment_id, now=clock()
+    )
+    return _appointment(appointment, label)
+
+
+@post("/appointments/{appointment_id:uuid}/complete", status_code=HTTP_200_OK)
+async def complete_appointment(
+    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+) -> AppointmentQueueRead:
+    """The appointment (handed out by call next) is over; unused booked time is given back."""
+    appointment, label = await queue_service.complete_appointment(
+        uow, deps.redis, principal, appointment_id, now=clock()
+    )
+    return _appointment(appointment, label)
+
+
+@post("/appointments/{appointment_id:uuid}/no-show", status_code=HTTP_200_OK)
+async def no_show_appointment(
+    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+) -> AppointmentQueueRead:
+    """Nobody came (after the start time); the rest of the booked time goes back to the pool."""
+    appointment, label = await queue_service.no_show_appointment(
+        uow, deps.redis, principal, appointment_id, now=clock()
+    )
+    return _appointment(appointment, label)
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+
+@get("/agencies/{agency_id:uuid}/queue")
+async def get_queue(
+    agency_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+) -> QueueRead:
+    """Waiting tickets in call order with estimates, calls in progress, today's appointments,
+    counsellors on desk (agency staff)."""
+    view = await queue_service.get_queue(uow, deps.redis, principal, agency_id, now=clock())
+    snapshot = view.snapshot
+    return QueueRead(
+        agency_id=agency_id,
+        now=snapshot.now,
+        local_day=snapshot.day,
+        snapshot_id=view.snapshot_id,
+        waiting_count=snapshot.waiting_count(),
+        typical_wait_minutes=snapshot.typical_wait_minutes(),
+        waiting=[_ticket(v) for v in view.waiting],
+        called=[_ticket(v) for v in view.called],
+        appointments=[_appointment(a, label) for a, label in view.appointments],
+        counsellors=[to_struct(DeskRead, c, current=current) for c, current in view.counsellors],
+    )
+
+
+def _message(event: str, event_id: str, payload: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event=event, id=event_id, data=json.dumps(payload, separators=(",", ":")))
+
+
+async def _events(
+    deps: Deps, agency_id: uuid.UUID, last_id: str | None
+) -> AsyncIterator[ServerSentEventMessage]:
+    """``snapshot`` first (unless the client's Last-Event-ID can be replayed), then live events.
+
+    Ends when the client disconnects (Litestar cancels the stream; ``finally`` runs) or after
+    ``SSE_MAX_SECONDS`` (the client reconnects with its Last-Event-ID and misses nothing).
+    """
+    keepalive = int(deps.extras.get("sse_keepalive_ms", SSE_KEEPALIVE_MS))
+    lifetime = float(deps.extras.get("sse_max_seconds", SSE_MAX_SECONDS))
+    live.open_streams += 1
+    try:
+        yield ServerSentEventMessage(data=None, comment="orchestrator queue stream", retry=SSE_RETRY_MS)
+        cursor = last_id if last_id and await live.retained(deps.redis, agency_id, last_id) else None
+        if cursor is None:
+            cursor = await live.latest_id(deps.redis, agency_id)  # before reading: nothing falls between
+            async with unit_of_work(deps.sessions) as uow:
+                snapshot = await queue_service.board_snapshot(uow, agency_id, now=deps.clock())
+            yield _message("snapshot", cursor, snapshot)
+        deadline = time.monotonic() + lifetime
+        while time.monotonic() < deadline:
+            events = await live.read_after(deps.redis, agency_id, cursor, block_ms=keepalive)
+            if not events:
+                yield ServerSentEventMessage(data=None, comment="keep-alive")
+                continue
+            for event_id, payload in events:
+                cursor = event_id
+                yield _message(str(payload.get("type") or "message"), event_id, payload)
+    finally:
+        live.open_streams -= 1
+
+
+@get("/agencies/{agency_id:uuid}/queue/stream", media_type="text/event-stream")
+async def queue_stream(
+    agency_id: Id,
+    deps: Dependencies,
+    last_event_id: LastEventId = None,
+    last_event_id_query: Annotated[str | None, QueryParameter(name="last_event_id", required=False)] = None,
+) -> ServerSentEvent:
+    """Server-Sent Events for consoles and display boards (public: numbers, desks, counters).
+
+    Events: ``snapshot`` (current state), then ``issued``, ``called``, ``recalled``, ``requeued``,
+    ``started``, ``transferred``, ``completed``, ``cancelled``, ``no_show``, ``checked_in``,
+    ``desk``. Each ``id`` is a Redis stream id; reconnect with ``Last-Event-ID`` (or
+    ``?last_event_id=``) to replay what was missed.
+    """
+    async with unit_of_work(deps.sessions) as uow:
+        await queue_service.public_agency(uow, agency_id)  # 404 before the stream starts
+    last_id = last_event_id or last_event_id_query
+    return ServerSentEvent(_events(deps, agency_id, last_id if live.valid_id(last_id) else None))
+
+
+@lru_cache(maxsize=1)
+def _board_template() -> string.Template:
+    return string.Template((resources.files("orchestrator") / "templates" / "board.html").read_text("utf-8"))
+
+
+@get("/agencies/{agency_id:uuid}/board", media_type=MediaType.HTML, include_in_schema=False)
+async def board(agency_id: Id, uow: UoW) -> Response[str]:
+    """The public display board of an agency (French, high contrast, live)."""
+    agency = await queue_service.public_agency(uow, agency_id)
+    nonce = secrets.token_urlsafe(16)
+    page = _board_template().substitute(
+        agency_id=str(agency.id),
+        agency_name=html.escape(agency.name),
+        nonce=nonce,
+        stream_url=f"/api/v1/agencies/{agency.id}/queue/stream",
+    )
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    )
+    return Response(
+        page,
+        media_type=MediaType.HTML,
+        headers={
+            "Content-Security-Policy": policy,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+HANDLERS: list[Any] = [
+    Router(
+        path="/api/v1",
+        tags=["walk-in"],
+        route_handlers=[
+            issue_ticket,
+            get_ticket,
+            recall_ticket,
+            start_ticket,
+            complete_ticket,
+            requeue_ticket,
+            no_show_ticket,
+            cancel_ticket,
+            transfer_ticket,
+            call_next,
+            set_desk,
+            check_in,
+            complete_appointment,
+            no_show_appointment,
+            get_queue,
+            queue_stream,
+        ],
+    ),
+    board,
+]

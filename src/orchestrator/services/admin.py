@@ -162,6 +162,8 @@ async def visible_service(uow: UnitOfWork, principal: Principal | None, service_
     staff = principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(service.agency_id)
     if not staff and not (service.active and service.bookable_by == "public"):
         raise NotFound(f"no service {service_id}", code="not_found")
+    if not staff and not (await get_agency(uow, service.agency_id, active_only=False)).active:
+        raise NotFound(f"no service {service_id}", code="not_found")  # its agency was deactivated
     return service
 
 
