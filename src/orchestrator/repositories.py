@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -54,12 +55,15 @@ async def load_calendars(
     Four queries whatever the number of counsellors. Claims and absences are loaded one day
     beyond each side of the window (buffers and the per-day load of the counsellor choice).
     """
-    query = select(Counsellor).where(Counsellor.agency_id == agency_id, Counsellor.active)
+    # plain row tuples, not ORM entities: this runs on every availability and booking request
+    query = select(Counsellor.id, Counsellor.skills, Counsellor.languages, Counsellor.modes).where(
+        Counsellor.agency_id == agency_id, Counsellor.active
+    )
     if skill is not None:
         query = query.where(Counsellor.skills.contains([skill]))
     if counsellor_ids is not None:
         query = query.where(Counsellor.id.in_(counsellor_ids))
-    counsellors = (await session.scalars(query.order_by(Counsellor.id))).all()
+    counsellors = (await session.execute(query.order_by(Counsellor.id))).all()
     if not counsellors:
         return []
     ids = [c.id for c in counsellors]
@@ -69,30 +73,24 @@ async def load_calendars(
     margin_start, margin_end = window.start - timedelta(days=1), window.end + timedelta(days=1)
 
     rules: dict[uuid.UUID, list[WeeklyRule]] = defaultdict(list)
-    for rule in await session.scalars(
-        select(AvailabilityRule).where(
-            AvailabilityRule.counsellor_id.in_(ids),
-            or_(AvailabilityRule.valid_from.is_(None), AvailabilityRule.valid_from <= last_day),
-            or_(AvailabilityRule.valid_until.is_(None), AvailabilityRule.valid_until >= first_day),
+    r = AvailabilityRule
+    rule_rows = await session.execute(
+        select(r.counsellor_id, r.weekday, r.start_time, r.end_time, r.modes, r.quota).where(
+            r.counsellor_id.in_(ids),
+            or_(r.valid_from.is_(None), r.valid_from <= last_day),
+            or_(r.valid_until.is_(None), r.valid_until >= first_day),
         )
-    ):
-        rules[rule.counsellor_id].append(
-            WeeklyRule(
-                rule.weekday,
-                rule.start_time,
-                rule.end_time,
-                frozenset(Mode(m) for m in rule.modes),
-                rule.quota,
-            )
-        )
+    )
+    for counsellor_id, weekday, start_time, end_time, modes, quota in rule_rows:
+        rules[counsellor_id].append(WeeklyRule(weekday, start_time, end_time, _modes(tuple(modes)), quota))
 
     unavailable: dict[uuid.UUID, list[Interval]] = defaultdict(list)
-    for absence in await session.scalars(
-        select(Absence).where(
+    for counsellor_id, starts_at, ends_at in await session.execute(
+        select(Absence.counsellor_id, Absence.starts_at, Absence.ends_at).where(
             Absence.counsellor_id.in_(ids), Absence.starts_at < margin_end, Absence.ends_at > margin_start
         )
     ):
-        unavailable[absence.counsellor_id].append(Interval(absence.starts_at, absence.ends_at))
+        unavailable[counsellor_id].append(Interval(starts_at, ends_at))
 
     booked: dict[uuid.UUID, list[Interval]] = defaultdict(list)
     claims = select(Claim.counsellor_id, Claim.kind, Claim.starts_at, Claim.ends_at).where(
@@ -112,13 +110,18 @@ async def load_calendars(
             id=str(c.id),
             skills=frozenset(c.skills),
             languages=frozenset(c.languages),
-            modes=frozenset(Mode(m) for m in c.modes),
+            modes=_modes(tuple(c.modes)),
             working=tuple(expand_rules(rules.get(c.id, []), tz, first_day, last_day)),
             booked=tuple(booked.get(c.id, [])),
             unavailable=tuple(unavailable.get(c.id, [])),
         )
         for c in counsellors
     ]
+
+
+@lru_cache(maxsize=64)
+def _modes(names: tuple[str, ...]) -> frozenset[Mode]:
+    return frozenset(Mode(m) for m in names)
 
 
 def _lock_key(counsellor_id: uuid.UUID) -> int:
@@ -145,24 +148,17 @@ async def claim_time(
     kind: str,
     now: datetime,
     expires_at: datetime | None = None,
-    replacing: uuid.UUID | None = None,
+    replacing: Claim | None = None,
 ) -> Claim | None:
     """Insert a claim, or return None if it overlaps a live claim of that counsellor.
 
-    Caller must hold ``lock_counsellors`` for this counsellor (and the replaced claim's). Expired
-    holds in the range are deleted first, so time held by a lapsed hold is free without any job
-    having run. ``replacing`` is released in the same savepoint: if the new claim fails, the old
-    one is still there.
+    Runs in a savepoint that first takes the counsellor's advisory lock (and the replaced
+    claim's counsellor's): the winner keeps the lock until commit, a loser's lock is released
+    with its savepoint, so losers never hold up others while they compute alternatives.
+    Expired holds in the range are deleted first, so time held by a lapsed hold is free without
+    any job having run. ``replacing`` is released in the same savepoint: if the new claim fails,
+    the old one is still there.
     """
-    await session.execute(
-        delete(Claim).where(
-            Claim.counsellor_id == counsellor_id,
-            Claim.kind == "hold",
-            Claim.expires_at <= now,
-            Claim.starts_at < ends_at,
-            Claim.ends_at > starts_at,
-        )
-    )
     claim = Claim(
         agency_id=agency_id,
         counsellor_id=counsellor_id,
@@ -173,14 +169,28 @@ async def claim_time(
     )
     try:
         async with session.begin_nested():
+            await lock_counsellors(
+                session, [counsellor_id, *([replacing.counsellor_id] if replacing else [])]
+            )
+            await session.execute(
+                delete(Claim).where(
+                    Claim.counsellor_id == counsellor_id,
+                    Claim.kind == "hold",
+                    Claim.expires_at <= now,
+                    Claim.starts_at < ends_at,
+                    Claim.ends_at > starts_at,
+                )
+            )
             if replacing is not None:
-                await session.execute(delete(Claim).where(Claim.id == replacing))
+                await session.execute(delete(Claim).where(Claim.id == replacing.id))
             session.add(claim)
             await session.flush()
     except IntegrityError as exc:
         if _sqlstate(exc) == EXCLUSION_VIOLATION:
             return None
         raise
+    if replacing is not None:
+        session.expunge(replacing)
     return claim
 
 

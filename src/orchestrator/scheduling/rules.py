@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orchestrator.scheduling.types import Interval, Mode
@@ -126,13 +127,21 @@ def expand_rules(rules: Iterable[WeeklyRule], tz: str, first_day: date, last_day
     day = first_day
     while day <= last_day:
         for rule in by_weekday.get(day.weekday(), ()):
-            start = wall_to_utc(day, rule.start, tz)
-            end = wall_to_utc(day, rule.end, tz)
-            if start < end:
-                blocks.append(WorkingBlock(Interval(start, end), rule.modes, rule.quota))
+            block = _rule_on_day(rule, tz, day)
+            if block is not None:
+                blocks.append(block)
         day += timedelta(days=1)
     blocks.sort(key=_block_key)
     return blocks
+
+
+@lru_cache(maxsize=65_536)
+def _rule_on_day(rule: WeeklyRule, tz: str, day: date) -> WorkingBlock | None:
+    """One rule on one local day (memoized: a pure function of hashable, immutable inputs;
+    availability asks for the same weeks over and over)."""
+    start = wall_to_utc(day, rule.start, tz)
+    end = wall_to_utc(day, rule.end, tz)
+    return WorkingBlock(Interval(start, end), rule.modes, rule.quota) if start < end else None
 
 
 def _block_key(block: WorkingBlock) -> tuple[datetime, datetime, tuple[str, ...], bool, str]:

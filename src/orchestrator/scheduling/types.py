@@ -27,6 +27,8 @@ class Channel(StrEnum):
 
 def require_utc(moment: datetime) -> datetime:
     """Return ``moment`` converted to UTC; raise ``ValueError`` if it is naive."""
+    if moment.tzinfo is UTC:  # fast path: what the database driver returns
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime not allowed: {moment.isoformat()}")
     return moment.astimezone(UTC)
@@ -46,8 +48,10 @@ class Interval:
         start, end = require_utc(self.start), require_utc(self.end)
         if not start < end:
             raise ValueError(f"empty or inverted interval {start.isoformat()} .. {end.isoformat()}")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
+        if start is not self.start:
+            object.__setattr__(self, "start", start)
+        if end is not self.end:
+            object.__setattr__(self, "end", end)
 
     @property
     def duration(self) -> timedelta:

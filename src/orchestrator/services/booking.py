@@ -18,7 +18,7 @@ from orchestrator.auth import STAFF_ROLES, Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
-from orchestrator.repositories import claim_time, load_calendars, lock_counsellors, service_spec
+from orchestrator.repositories import claim_time, load_calendars, service_spec
 from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
 from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.types import Interval, Mode
@@ -29,6 +29,7 @@ from orchestrator.services.appointments import appointment_for, new_manage_token
 
 CLAIM_ATTEMPTS = 3  # a lost race is retried on a fresh snapshot (another counsellor may be free)
 ALTERNATIVES = 5
+ALTERNATIVE_DAYS = 7  # how far after the asked time a 409 looks for other slots
 JOB_SEEKER = "job_seeker:manage_token"
 # SlotUnavailable codes that mean "this time is not bookable as asked" (422) rather than "taken" (409)
 INVALID_CODES = {
@@ -104,7 +105,9 @@ async def find_slots(
         uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
     )
     request = SlotRequest(
-        mode=Mode(mode) if mode else None, language=language, limit=limit,
+        mode=Mode(mode) if mode else None,
+        language=language,
+        limit=limit,
         preferred_windows=tuple(Interval(a, b) for a, b in preferred),
     )
     return free_slots(ctx.spec, calendars, window, now, request, tz=ctx.tz)
@@ -114,7 +117,7 @@ async def _alternatives(
     uow: UnitOfWork, ctx: Booking, start: datetime, now: datetime, request: SlotRequest
 ) -> list[dict[str, str]]:
     """The free slots nearest to the one asked for (same mode), for a 409 body."""
-    window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=14))
+    window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
     calendars = await load_calendars(
         uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
     )
@@ -149,8 +152,8 @@ async def _secure(
     """Pick the slot at exactly ``start`` with the core, then claim it in the database
     (releasing ``replacing`` in the same step when moving an appointment)."""
     exclude_claims = (replacing.id,) if replacing else ()
-    also_lock = (replacing.counsellor_id,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
+    named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
     for _ in range(CLAIM_ATTEMPTS):
         calendars = await load_calendars(
             uow.session,
@@ -160,6 +163,7 @@ async def _secure(
             now=now,
             skill=ctx.service.skill,
             exclude_claims=exclude_claims,
+            counsellor_ids=named,
         )
         try:
             slot = pick_slot(ctx.spec, calendars, start, Mode(mode), now, request, tz=ctx.tz)
@@ -168,7 +172,6 @@ async def _secure(
                 raise Invalid(INVALID_CODES[exc.code], exc.detail, reason=exc.code) from exc
             break
         counsellor_id = uuid.UUID(slot.counsellor_id)
-        await lock_counsellors(uow.session, [counsellor_id, *also_lock])
         claim = await claim_time(
             uow.session,
             agency_id=ctx.agency.id,
@@ -178,7 +181,7 @@ async def _secure(
             kind=kind,
             now=now,
             expires_at=expires_at,
-            replacing=replacing.id if replacing else None,
+            replacing=replacing,
         )
         if claim is not None:
             return slot, claim
@@ -329,7 +332,6 @@ async def book_appointment(
     seeker = _job_seeker(ctx.agency.id, body.job_seeker)
     hold = await _live_hold(uow, body, now) if body.hold_id else None
     if hold is not None:
-        await lock_counsellors(uow.session, [hold.counsellor_id])
         held = await uow.session.get(Claim, hold.claim_id)
         assert held is not None
         held.kind, held.expires_at = "appointment", None  # the held time becomes the appointment's
@@ -475,8 +477,6 @@ async def reschedule_appointment(
         kind="appointment",
         replacing=old_claim,
     )
-    if old_claim is not None:
-        uow.session.expunge(old_claim)  # deleted in the database by claim_time
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = slot.start, slot.end
     appointment.counsellor_id, appointment.mode, appointment.claim_id = (
