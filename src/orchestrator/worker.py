@@ -13,7 +13,7 @@ from orchestrator.app import utc_now
 from orchestrator.db import make_engine, make_sessionmaker
 from orchestrator.settings import Settings
 
-FUNCTIONS: list[Any] = [tasks.purge_expired_holds]
+FUNCTIONS: list[Any] = [tasks.purge_expired_holds, tasks.purge_idempotency_keys]
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool = False) -> Worker:
@@ -31,7 +31,10 @@ def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool
 
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=[cron(tasks.purge_expired_holds, minute=set(range(0, 60, 5)), run_at_startup=True)],
+        cron_jobs=[
+            cron(tasks.purge_expired_holds, minute=set(range(0, 60, 5)), run_at_startup=True),
+            cron(tasks.purge_idempotency_keys, minute=17),
+        ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,

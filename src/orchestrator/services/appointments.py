@@ -14,7 +14,8 @@ from orchestrator.models import Appointment
 
 
 def new_manage_token() -> tuple[str, str]:
-    """A fresh unguessable token and the hash we store (the token itself is never stored)."""
+    """A fresh unguessable token and the hash the appointment keeps. The token itself is only
+    kept inside an Idempotency-Key record (the replayable response), purged after 24 hours."""
     token = secrets.token_urlsafe(32)
     return token, hash_token(token)
 

@@ -27,7 +27,7 @@ from orchestrator.services import audit
 from orchestrator.services.admin import get_agency
 from orchestrator.services.appointments import appointment_for, new_manage_token
 
-CLAIM_ATTEMPTS = 3  # a lost race is retried on a fresh snapshot (another counsellor may be free)
+CLAIM_ATTEMPTS = 8  # a lost race is retried on a fresh snapshot (another counsellor may be free)
 ALTERNATIVES = 5
 ALTERNATIVE_DAYS = 7  # how far after the asked time a 409 looks for other slots
 JOB_SEEKER = "job_seeker:manage_token"
@@ -169,7 +169,10 @@ async def _secure(
             slot = pick_slot(ctx.spec, calendars, start, Mode(mode), now, request, tz=ctx.tz)
         except SlotUnavailable as exc:
             if exc.code in INVALID_CODES:
-                raise Invalid(INVALID_CODES[exc.code], exc.detail, reason=exc.code) from exc
+                field = INVALID_CODES[exc.code]
+                if field == "counsellor_id" and request.counsellor_id is None:
+                    field = "mode"  # nobody at all offers this service in this mode
+                raise Invalid(field, exc.detail, reason=exc.code) from exc
             break
         counsellor_id = uuid.UUID(slot.counsellor_id)
         claim = await claim_time(
@@ -186,7 +189,7 @@ async def _secure(
         if claim is not None:
             return slot, claim
     raise Conflict(
-        "this time is no longer available",
+        "this time is not available",
         code="slot_unavailable",
         alternatives=await _alternatives(uow, ctx, start, now, request),
     )
