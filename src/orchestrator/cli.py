@@ -81,7 +81,12 @@ async def _serve(settings: Settings, *, with_worker: bool) -> None:
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,  # open SSE streams (display boards) must not delay a stop
         )
     )
     if not with_worker:
