@@ -6,9 +6,10 @@ Starts a real ``orchestrator run --no-worker`` process on a scratch database: a 
 on the server given by ``ORCHESTRATOR_BENCH_DATABASE_URL`` (dropped afterwards), otherwise the
 embedded PostgreSQL in a temporary folder; Redis from ``ORCHESTRATOR_BENCH_REDIS_URL`` or
 embedded. One agency, 40 counsellors on desk, 300 waiting tickets; then 40 counsellors call
-next concurrently (next → start → complete, repeatedly) while a front desk keeps issuing
-tickets, for ``seconds`` (default 15). Reports p50/p95 in milliseconds and checks that nobody
-was handed out twice.
+next concurrently (next → start → complete, repeatedly) while a front desk issues a new ticket
+for every one handed out, so about 300 stay waiting (steady state: a drained queue would
+measure cheap 204s instead of call next), for ``seconds`` (default 15). Reports p50/p95 in
+milliseconds and checks that nobody was handed out twice.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SECRET = "bench-secret-not-for-production-0123456789"
 COUNSELLORS = 40
 WAITING = 300
 ISSUE_CONCURRENCY = 8
+LOAD_ISSUERS = 16  # enough to keep up with the callers at their rate
 
 
 def _token(role: Role, agency_id: str | None = None, counsellor_id: str | None = None) -> dict[str, str]:
@@ -132,6 +134,16 @@ class Server:
                 raise RuntimeError("bench server did not become ready")
             time.sleep(0.2)
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used by the server process so far (Linux /proc; else None)."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -147,7 +159,8 @@ class Server:
         self.tmp.cleanup()
 
 
-async def _load(base_url: str, seconds: float) -> dict[str, Any]:
+async def _load(server: Server, seconds: float) -> dict[str, Any]:
+    base_url = server.base_url
     admin = _token(Role.ADMIN)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
@@ -233,13 +246,26 @@ async def _load(base_url: str, seconds: float) -> dict[str, Any]:
                     if r.status_code != 200:
                         errors.append(f"{action} {r.status_code} {r.text[:200]}")
 
+        issued_under_load = 0
+
         async def keep_issuing() -> None:
+            # top the queue back up: one new ticket per person handed out
+            nonlocal issued_under_load
             while time.monotonic() < stop_at:
+                if issued_under_load >= len(handed):
+                    await asyncio.sleep(0.005)
+                    continue
+                issued_under_load += 1
                 await issue(issue_under_load_ms)
 
+        cpu_before = server.cpu_seconds()
         started = time.monotonic()
-        await asyncio.gather(*(caller(cid, h) for cid, h in counsellors), keep_issuing(), keep_issuing())
+        await asyncio.gather(
+            *(caller(cid, h) for cid, h in counsellors),
+            *(keep_issuing() for _ in range(LOAD_ISSUERS)),
+        )
         elapsed = time.monotonic() - started
+        cpu_after = server.cpu_seconds()
         r = await http.get(f"/api/v1/agencies/{agency_id}/queue", headers=front)
         waiting_left = len(r.json()["waiting"])
     return {
@@ -251,6 +277,18 @@ async def _load(base_url: str, seconds: float) -> dict[str, Any]:
         "issue_initial": _summary(issue_ms),
         "issue_under_load": _summary(issue_under_load_ms),
         "calls_per_second": round(len(next_ms) / elapsed, 1),
+        # the API process is the limit: its CPU per person handed out (next + start + complete +
+        # the issue that replaces them), and its CPU use over the load (1.0 = one core busy)
+        "server_cpu_ms_per_handout": (
+            round((cpu_after - cpu_before) * 1000 / len(next_ms), 1)
+            if cpu_before is not None and cpu_after is not None and next_ms
+            else None
+        ),
+        "server_cpu_utilization": (
+            round((cpu_after - cpu_before) / elapsed, 2)
+            if cpu_before is not None and cpu_after is not None
+            else None
+        ),
         "handed_out": len(handed),
         "double_assignments": len(handed) - len(set(handed)),
         "errors": errors[:10],
@@ -263,7 +301,7 @@ def run(seconds: float = 15.0) -> dict[str, Any]:
     server = Server()
     server.start()
     try:
-        result = asyncio.run(_load(server.base_url, seconds))
+        result = asyncio.run(_load(server, seconds))
     finally:
         server.stop()
     result["database"] = "external" if server.admin_url else "embedded"

@@ -1,29 +1,55 @@
 """Walk-in queue queries: rows ⇄ the pure queue core (:mod:`orchestrator.scheduling.queue`).
 
-One function, :func:`load_snapshot`, builds the :class:`QueueState` the core decides on:
-counsellors of the agency with their commitments of the day (live claims and absences),
-today's waiting tickets, due appointments, and services with durations learned from the
-service times observed in this agency. Policy parameters come from ``agencies.queue_policy``.
+:func:`load_snapshot` builds the :class:`QueueState` the core decides on: counsellors of the
+agency with their commitments of the day (live claims and absences), today's open tickets, due
+appointments, and services with durations learned from the service times observed in this
+agency. Policy parameters come from ``agencies.queue_policy``. Six prepared statements, plain
+row tuples (no ORM entities), whatever the queue's size.
+
+Next to it: policy parsing (:mod:`orchestrator.queue_policy`), the row locks and conditional
+updates that make call next safe (:mod:`orchestrator.queue_claims`), the display board's
+queries and counters (:mod:`orchestrator.queue_board`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import math
 import statistics
+import typing
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, cast, func, literal, select, text, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Float,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.models import Absence, Agency, Appointment, Claim, Counsellor, Service, WalkInTicket
+from orchestrator.models import (
+    Absence,
+    Agency,
+    Appointment,
+    Claim,
+    Counsellor,
+    Service,
+    WalkInTicket,
+)
+from orchestrator.queue_policy import QueueSettings, queue_settings
 from orchestrator.repositories import live_claims
 from orchestrator.scheduling.intervals import merge
 from orchestrator.scheduling.queue import (
@@ -38,91 +64,12 @@ from orchestrator.scheduling.queue import (
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.scheduling.waits import estimate_waits, observed_durations
 
-log = logging.getLogger(__name__)
-
 # Observed durations: this many recent samples per service, from this far back.
 SAMPLES_PER_SERVICE = 100
 SAMPLE_WINDOW = timedelta(days=28)
-_LOCK_NAMESPACE = b"orchestrator:walk-in-queue:"
 
 
-# --- policy ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSettings:
-    """The core's :class:`QueuePolicy` plus the notification thresholds (0 disables one)."""
-
-    policy: QueuePolicy = field(default_factory=QueuePolicy)
-    notify_positions_ahead: int = 3
-    notify_minutes_ahead: int = 10
-
-
-_MINUTES = {
-    "appointment_early_minutes": "appointment_early",
-    "default_target_wait_minutes": "default_target_wait",
-    "gap_slack_minutes": "gap_slack",
-    "recall_min_interval_minutes": "recall_min_interval",
-}
-
-
-def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
-    """Read ``agencies.queue_policy``. Keys (all optional):
-
-    ``appointment_early_minutes``, ``default_target_wait_minutes``, ``gap_slack_minutes``,
-    ``recall_min_interval_minutes`` (numbers), ``starvation_factor`` (number > 0),
-    ``max_calls_before_no_show`` (int ≥ 1), ``language_is_soft``, ``honour_preferred_counsellor``
-    (booleans), ``notify_positions_ahead``, ``notify_minutes_ahead`` (ints ≥ 0, 0 = off).
-    A bad value is logged and ignored (the default applies): a typo must not stop the desk.
-    """
-    policy = QueuePolicy()
-    notify_positions, notify_minutes = 3, 10
-    for key, value in (raw or {}).items():
-        try:
-            if key in _MINUTES:
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError("must be a non-negative number of minutes")
-                minutes: dict[str, Any] = {_MINUTES[key]: timedelta(minutes=value)}
-                policy = replace(policy, **minutes)
-            elif key == "starvation_factor":
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError("must be a number")
-                policy = replace(policy, starvation_factor=float(value))
-            elif key == "max_calls_before_no_show":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ValueError("must be an integer")
-                policy = replace(policy, max_calls_before_no_show=value)
-            elif key in ("language_is_soft", "honour_preferred_counsellor"):
-                if not isinstance(value, bool):
-                    raise ValueError("must be true or false")
-                flag: dict[str, Any] = {key: value}
-                policy = replace(policy, **flag)
-            elif key in ("notify_positions_ahead", "notify_minutes_ahead"):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError("must be a non-negative integer")
-                if key == "notify_positions_ahead":
-                    notify_positions = value
-                else:
-                    notify_minutes = value
-            else:
-                raise ValueError("unknown key")
-        except ValueError as exc:
-            log.warning("ignoring queue policy value", extra={"key": key, "error": str(exc)})
-    return QueueSettings(policy, notify_positions, notify_minutes)
-
-
-# --- locks and days -------------------------------------------------------------------------
-
-
-def queue_lock_key(agency_id: uuid.UUID) -> int:
-    """Advisory-lock key of an agency's queue (hashed: never equal to a counsellor's key)."""
-    digest = hashlib.blake2b(_LOCK_NAMESPACE + agency_id.bytes, digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def lock_queue(session: AsyncSession, agency_id: uuid.UUID) -> None:
-    """Serialize next-work decisions of one agency until the transaction ends."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": queue_lock_key(agency_id)})
+# --- days and labels -----------------------------------------------------------------------
 
 
 def local_day(tz: ZoneInfo, now: datetime) -> date:
@@ -136,9 +83,10 @@ def day_bounds(tz: ZoneInfo, day: date) -> tuple[datetime, datetime]:
     return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
-def appointment_label(appointment: Appointment, tz: ZoneInfo) -> str:
+def appointment_label(appointment: Any, tz: ZoneInfo) -> str:
     """What the board shows for an appointment (no personal data): "RDV 09h30"."""
-    return "RDV " + appointment.starts_at.astimezone(tz).strftime("%Hh%M")
+    starts_at: datetime = appointment.starts_at
+    return "RDV " + starts_at.astimezone(tz).strftime("%Hh%M")
 
 
 def minutes_up(delta: timedelta | None) -> int | None:
@@ -147,10 +95,124 @@ def minutes_up(delta: timedelta | None) -> int | None:
 
 # --- the snapshot ---------------------------------------------------------------------------
 
+# Plain row tuples (``select(col, …)``), not ORM entities: the snapshot is loaded on every call
+# next and every issue, and entity construction cost more than the queries. The statements are
+# built once, with bound parameters. Tickets: the decision and the counters need the core
+# columns; the front desk's list (``TicketRead``) the display ones too.
+CORE_TICKET_COLUMNS = (
+    WalkInTicket.id,
+    WalkInTicket.service_id,
+    WalkInTicket.job_seeker_id,
+    WalkInTicket.number,
+    WalkInTicket.seq,
+    WalkInTicket.status,
+    WalkInTicket.priority,
+    WalkInTicket.language,
+    WalkInTicket.needs,
+    WalkInTicket.mode,
+    WalkInTicket.counsellor_id,
+    WalkInTicket.preferred_counsellor_id,
+    WalkInTicket.arrived_at,
+    WalkInTicket.call_count,
+    WalkInTicket.last_called_at,
+    WalkInTicket.started_at,
+)
+TICKET_COLUMNS = (
+    *CORE_TICKET_COLUMNS,
+    WalkInTicket.agency_id,
+    WalkInTicket.local_day,
+    WalkInTicket.desk,
+    WalkInTicket.called_at,
+    WalkInTicket.completed_at,
+)
+APPOINTMENT_COLUMNS = (
+    Appointment.id,
+    Appointment.agency_id,
+    Appointment.status,
+    Appointment.counsellor_id,
+    Appointment.service_id,
+    Appointment.starts_at,
+    Appointment.ends_at,
+    Appointment.checked_in_at,
+    Appointment.started_at,
+    Appointment.completed_at,
+)
+COUNSELLOR_COLUMNS = (
+    Counsellor.id,
+    Counsellor.name,
+    Counsellor.skills,
+    Counsellor.languages,
+    Counsellor.modes,
+    Counsellor.active,
+    Counsellor.on_desk,
+    Counsellor.desk_label,
+    Counsellor.desk_since,
+)
+SERVICE_COLUMNS = (
+    Service.id,
+    Service.name,
+    Service.duration_minutes,
+    Service.skill,
+    Service.target_wait_minutes,
+    Service.ticket_prefix,
+    Service.active,
+)
+
+
+_OPEN = ("waiting", "called", "in_service")
+
+
+def _todays_tickets(columns: tuple[Any, ...]) -> Select[Any]:
+    return select(*columns).where(
+        WalkInTicket.agency_id == bindparam("agency_id"),
+        WalkInTicket.local_day == bindparam("day"),
+        WalkInTicket.status.in_(_OPEN),
+    )
+
+
+_CORE_TICKETS = _todays_tickets(CORE_TICKET_COLUMNS)
+_DISPLAY_TICKETS = _todays_tickets(TICKET_COLUMNS)
+_SERVICES = select(*SERVICE_COLUMNS).where(Service.agency_id == bindparam("agency_id"))
+_COUNSELLORS = (
+    select(*COUNSELLOR_COLUMNS)
+    .where(Counsellor.agency_id == bindparam("agency_id"), Counsellor.active)
+    .order_by(Counsellor.id)
+)
+_APPOINTMENTS = select(*APPOINTMENT_COLUMNS).where(
+    Appointment.agency_id == bindparam("agency_id"),
+    Appointment.status.in_(("confirmed", "checked_in", "in_progress")),
+    or_(
+        and_(Appointment.starts_at < bindparam("day_end"), Appointment.ends_at > bindparam("day_start")),
+        and_(Appointment.status == "in_progress", Appointment.started_at >= bindparam("day_start")),
+    ),
+)
+# commitments of the agency's active counsellors: live claims and absences, in one query
+_ACTIVE_IDS = select(Counsellor.id).where(Counsellor.agency_id == bindparam("agency_id"), Counsellor.active)
+_COMMITMENTS: CompoundSelect[Any] = union_all(
+    select(Claim.counsellor_id, Claim.kind, Claim.starts_at, Claim.ends_at).where(
+        Claim.counsellor_id.in_(_ACTIVE_IDS),
+        Claim.ends_at > bindparam("now"),
+        Claim.starts_at < bindparam("horizon"),
+        # the shared rule, with `now` bound at execution
+        live_claims(typing.cast(datetime, bindparam("now", type_=Claim.__table__.c.expires_at.type))),
+    ),
+    select(Absence.counsellor_id, literal_column("'absence'"), Absence.starts_at, Absence.ends_at).where(
+        Absence.counsellor_id.in_(_ACTIVE_IDS),
+        Absence.ends_at > bindparam("now"),
+        Absence.starts_at < bindparam("horizon"),
+    ),
+)
+
+
+def _latest_call_first(row: Any) -> tuple[bool, datetime]:
+    # ORDER BY last_called_at DESC (PostgreSQL puts NULLs first in DESC): sort with reverse=True
+    return (row.last_called_at is None, row.last_called_at or datetime.min.replace(tzinfo=UTC))
+
 
 @dataclass
 class Snapshot:
-    """One agency's queue as the core sees it, with the rows it came from."""
+    """One agency's queue as the core sees it, with the rows it came from (plain rows with the
+    attributes of the ORM classes, see ``*_COLUMNS``)."""
 
     agency: Agency
     now: datetime
@@ -158,10 +220,13 @@ class Snapshot:
     day: date
     settings: QueueSettings
     state: QueueState
-    tickets: dict[str, Any]  # waiting tickets as plain rows (attribute access like WalkInTicket)
-    counsellors: dict[str, Counsellor]
-    services: dict[str, Service]
+    tickets: dict[str, Any]  # today's waiting tickets
+    counsellors: dict[str, Any]  # active counsellors, by id
+    services: dict[str, Any]
     durations: dict[str, timedelta]
+    called: list[Any] = field(default_factory=list)  # today's called/in-service tickets, latest call first
+    appointments: list[Any] = field(default_factory=list)  # today's open appointments by (starts_at, id)
+    started_today: list[Any] = field(default_factory=list)  # in progress, started today
     _order: list[WaitingTicket] | None = None
     _waits: dict[str, timedelta | None] | None = None
 
@@ -178,6 +243,7 @@ class Snapshot:
         return self._order
 
     def waits(self) -> dict[str, timedelta | None]:
+        """Estimated waits (computed once per snapshot: the forward simulation is the costly part)."""
         if self._waits is None:
             self._waits = estimate_waits(self.state, self.now, self.policy, self.durations)
         return self._waits
@@ -193,10 +259,37 @@ class Snapshot:
         known = [w.total_seconds() for w in self.waits().values() if w is not None]
         return minutes_up(timedelta(seconds=statistics.median(known))) if known else None
 
-    def without(self, ticket_id: str) -> Snapshot:
-        """The same snapshot with one ticket gone (it was just called, cancelled, …)."""
-        state = replace(self.state, tickets=tuple(t for t in self.state.tickets if t.id != ticket_id))
-        tickets = {k: v for k, v in self.tickets.items() if k != ticket_id}
+    def current_work(self, counsellor_id: uuid.UUID) -> dict[str, Any] | None:
+        """What the counsellor has in hand today: their most recently called ticket still called
+        or in service, else an appointment of theirs started today and still in progress."""
+        ticket = next((t for t in self.called if t.counsellor_id == counsellor_id), None)
+        if ticket is not None:
+            return {"kind": "ticket", "id": str(ticket.id), "number": ticket.number, "status": ticket.status}
+        appointment = next((a for a in self.started_today if a.counsellor_id == counsellor_id), None)
+        if appointment is not None:
+            return {
+                "kind": "appointment",
+                "id": str(appointment.id),
+                "label": appointment_label(appointment, self.tz),
+                "status": appointment.status,
+            }
+        return None
+
+    def with_ticket(self, row: Any) -> Snapshot:
+        """The same snapshot with one more waiting ticket (just issued, not yet written)."""
+        state = replace(self.state, tickets=(*self.state.tickets, waiting_ticket(row)))
+        tickets = {**self.tickets, str(row.id): row}
+        return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
+
+    def without(self, item_id: str) -> Snapshot:
+        """The same snapshot with one waiting ticket or due appointment gone (it was just called,
+        cancelled, claimed by someone else, …)."""
+        state = replace(
+            self.state,
+            tickets=tuple(t for t in self.state.tickets if t.id != item_id),
+            appointments=tuple(a for a in self.state.appointments if a.id != item_id),
+        )
+        tickets = {k: v for k, v in self.tickets.items() if k != item_id}
         return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
 
     def busy(self, counsellor_id: str, until: datetime) -> Snapshot:
@@ -207,10 +300,10 @@ class Snapshot:
         return replace(self, state=replace(self.state, counsellors=counsellors), _order=None, _waits=None)
 
 
-async def _samples(
-    session: AsyncSession, agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None = None
-) -> dict[str, list[timedelta]]:
-    since = now - SAMPLE_WINDOW
+@lru_cache(maxsize=2)
+def _samples_statement(by_service: bool) -> Select[Any]:
+    """Built once (parameters bound at execution): statement construction costs more than the
+    query on a small agency."""
     tickets = select(
         WalkInTicket.service_id.label("service_id"),
         WalkInTicket.completed_at.label("completed_at"),
@@ -218,10 +311,10 @@ async def _samples(
             "seconds"
         ),
     ).where(
-        WalkInTicket.agency_id == agency_id,
+        WalkInTicket.agency_id == bindparam("agency_id"),
         WalkInTicket.status == "completed",
         WalkInTicket.started_at.is_not(None),
-        WalkInTicket.completed_at >= since,
+        WalkInTicket.completed_at >= bindparam("since"),
     )
     appointments = select(
         Appointment.service_id.label("service_id"),
@@ -230,14 +323,14 @@ async def _samples(
             "seconds"
         ),
     ).where(
-        Appointment.agency_id == agency_id,
+        Appointment.agency_id == bindparam("agency_id"),
         Appointment.status == "completed",
         Appointment.started_at.is_not(None),
-        Appointment.completed_at >= since,
+        Appointment.completed_at >= bindparam("since"),
     )
-    if service_id is not None:
-        tickets = tickets.where(WalkInTicket.service_id == service_id)
-        appointments = appointments.where(Appointment.service_id == service_id)
+    if by_service:
+        tickets = tickets.where(WalkInTicket.service_id == bindparam("service_id"))
+        appointments = appointments.where(Appointment.service_id == bindparam("service_id"))
     both = union_all(tickets, appointments).subquery()
     ranked = select(
         both.c.service_id,
@@ -246,13 +339,20 @@ async def _samples(
         .over(partition_by=both.c.service_id, order_by=both.c.completed_at.desc())
         .label("n"),
     ).subquery()
-    rows = await session.execute(
-        select(ranked.c.service_id, ranked.c.seconds).where(ranked.c.n <= literal(SAMPLES_PER_SERVICE))
-    )
+    return select(ranked.c.service_id, ranked.c.seconds).where(ranked.c.n <= literal(SAMPLES_PER_SERVICE))
+
+
+async def _samples(
+    session: AsyncSession, agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None = None
+) -> dict[str, list[timedelta]]:
+    params: dict[str, Any] = {"agency_id": agency_id, "since": now - SAMPLE_WINDOW}
+    if service_id is not None:
+        params["service_id"] = service_id
+    rows = await session.execute(_samples_statement(service_id is not None), params)
     samples: dict[str, list[timedelta]] = defaultdict(list)
-    for service_id, seconds in rows:
+    for sample_service_id, seconds in rows:
         if seconds is not None and seconds >= 0:
-            samples[str(service_id)].append(timedelta(seconds=float(seconds)))
+            samples[str(sample_service_id)].append(timedelta(seconds=float(seconds)))
     return samples
 
 
@@ -283,37 +383,32 @@ def waiting_ticket(row: Any) -> WaitingTicket:
     )
 
 
-async def load_snapshot(session: AsyncSession, agency: Agency, now: datetime) -> Snapshot:
-    """Load today's queue of ``agency`` at ``now`` (about seven queries whatever its size)."""
+async def load_snapshot(
+    session: AsyncSession, agency: Agency, now: datetime, *, for_display: bool = False
+) -> Snapshot:
+    """Load today's queue of ``agency`` at ``now``: six queries whatever its size, plain rows.
+
+    Ticket rows carry ``CORE_TICKET_COLUMNS``, or all of ``TICKET_COLUMNS`` with
+    ``for_display`` (to serialize them)."""
     tz = ZoneInfo(agency.timezone)
     day = local_day(tz, now)
     day_start, day_end = day_bounds(tz, day)
     settings = queue_settings(agency.queue_policy)
+    by_agency = {"agency_id": agency.id}
 
-    services = {
-        str(s.id): s for s in await session.scalars(select(Service).where(Service.agency_id == agency.id))
-    }
-    counsellors = {
-        str(c.id): c
-        for c in await session.scalars(
-            select(Counsellor)
-            .where(Counsellor.agency_id == agency.id, Counsellor.active)
-            .order_by(Counsellor.id)
-        )
-    }
-    ids = [c.id for c in counsellors.values()]
+    services = {str(s.id): s for s in await session.execute(_SERVICES, by_agency)}
+    counsellors = {str(c.id): c for c in await session.execute(_COUNSELLORS, by_agency)}
 
-    # plain rows, not ORM objects: a queue of hundreds is loaded on every call (measured 3x faster)
-    waiting = {
-        str(t.id): t
-        for t in await session.execute(
-            select(*WalkInTicket.__table__.c).where(
-                WalkInTicket.agency_id == agency.id,
-                WalkInTicket.local_day == day,
-                WalkInTicket.status == "waiting",
-            )
-        )
-    }
+    # one pass over today's open tickets: the waiting ones are the queue, the others occupy desks
+    waiting: dict[str, Any] = {}
+    called: list[Any] = []
+    tickets = _DISPLAY_TICKETS if for_display else _CORE_TICKETS
+    for row in await session.execute(tickets, {"agency_id": agency.id, "day": day}):
+        if row.status == "waiting":
+            waiting[str(row.id)] = row
+        else:
+            called.append(row)
+    called.sort(key=_latest_call_first, reverse=True)
 
     busy_until: dict[str, datetime] = {}
 
@@ -329,25 +424,22 @@ async def load_snapshot(session: AsyncSession, agency: Agency, now: datetime) ->
     )
 
     # tickets being called or served keep their counsellor busy for about a service's length
-    for ticket in await session.scalars(
-        select(WalkInTicket).where(
-            WalkInTicket.agency_id == agency.id,
-            WalkInTicket.local_day == day,
-            WalkInTicket.status.in_(("called", "in_service")),
-        )
-    ):
+    for ticket in called:
         began = ticket.started_at or ticket.last_called_at or now
         busy(ticket.counsellor_id, began + durations.get(str(ticket.service_id), timedelta(minutes=15)))
 
+    appointments: list[Any] = []
+    started_today: list[Any] = []
     due: list[DueAppointment] = []
-    for appointment in await session.scalars(
-        select(Appointment).where(
-            Appointment.agency_id == agency.id,
-            Appointment.status.in_(("confirmed", "checked_in", "in_progress")),
-            Appointment.starts_at < day_end,
-            Appointment.ends_at > day_start,
-        )
+    for appointment in await session.execute(
+        _APPOINTMENTS, {"agency_id": agency.id, "day_start": day_start, "day_end": day_end}
     ):
+        started = appointment.started_at
+        if appointment.status == "in_progress" and started is not None and started >= day_start:
+            started_today.append(appointment)
+        if not (appointment.starts_at < day_end and appointment.ends_at > day_start):
+            continue
+        appointments.append(appointment)
         if appointment.status == "in_progress":
             began = appointment.started_at or now
             busy(
@@ -368,24 +460,17 @@ async def load_snapshot(session: AsyncSession, agency: Agency, now: datetime) ->
                 checked_in_at=appointment.checked_in_at,
             )
         )
+    appointments.sort(key=lambda a: (a.starts_at, a.id))
+    started_today.sort(key=lambda a: (a.starts_at, a.id))
 
     commitments: dict[str, list[Interval]] = defaultdict(list)
-    if ids:
-        horizon = max(day_end, now + timedelta(hours=1))
-        for counsellor_id, kind, starts_at, ends_at in await session.execute(
-            select(Claim.counsellor_id, Claim.kind, Claim.starts_at, Claim.ends_at).where(
-                Claim.counsellor_id.in_(ids), Claim.ends_at > now, Claim.starts_at < horizon, live_claims(now)
-            )
-        ):
-            if kind == "service":  # a walk-in being served: the counsellor is busy, not committed
-                busy(counsellor_id, ends_at)
-            else:
-                commitments[str(counsellor_id)].append(Interval(starts_at, ends_at))
-        for counsellor_id, starts_at, ends_at in await session.execute(
-            select(Absence.counsellor_id, Absence.starts_at, Absence.ends_at).where(
-                Absence.counsellor_id.in_(ids), Absence.ends_at > now, Absence.starts_at < horizon
-            )
-        ):
+    horizon = max(day_end, now + timedelta(hours=1))
+    for counsellor_id, kind, starts_at, ends_at in await session.execute(
+        _COMMITMENTS, {"agency_id": agency.id, "now": now, "horizon": horizon}
+    ):
+        if kind == "service":  # a walk-in being served: the counsellor is busy, not committed
+            busy(counsellor_id, ends_at)
+        else:
             commitments[str(counsellor_id)].append(Interval(starts_at, ends_at))
 
     desks = tuple(
@@ -427,71 +512,7 @@ async def load_snapshot(session: AsyncSession, agency: Agency, now: datetime) ->
         counsellors=counsellors,
         services=services,
         durations=durations,
+        called=called,
+        appointments=appointments,
+        started_today=started_today,
     )
-
-
-# --- the board --------------------------------------------------------------------------------
-
-
-BOARD_CALLS = 8
-
-
-async def recent_calls(
-    session: AsyncSession, snapshot: Snapshot, limit: int = BOARD_CALLS
-) -> list[dict[str, Any]]:
-    """The last called tickets and appointments of the day: label and desk only (public)."""
-    tickets = await session.execute(
-        select(WalkInTicket.number, WalkInTicket.desk, WalkInTicket.last_called_at)
-        .where(
-            WalkInTicket.agency_id == snapshot.agency.id,
-            WalkInTicket.local_day == snapshot.day,
-            WalkInTicket.last_called_at.is_not(None),
-            WalkInTicket.status.in_(("called", "in_service", "completed")),
-        )
-        .order_by(WalkInTicket.last_called_at.desc())
-        .limit(limit)
-    )
-    calls: list[dict[str, Any]] = [
-        {
-            "kind": "ticket",
-            "label": number,
-            "number": number,
-            "desk": desk,
-            "at": at.isoformat() if at else "",
-        }
-        for number, desk, at in tickets
-    ]
-    day_start, _ = day_bounds(snapshot.tz, snapshot.day)
-    appointments = await session.execute(
-        select(Appointment, Counsellor.desk_label)
-        .join(Counsellor, and_(Counsellor.id == Appointment.counsellor_id))
-        .where(
-            Appointment.agency_id == snapshot.agency.id,
-            Appointment.started_at >= day_start,
-            Appointment.status.in_(("in_progress", "completed")),
-        )
-        .order_by(Appointment.started_at.desc())
-        .limit(limit)
-    )
-    for appointment, desk in appointments:
-        assert appointment.started_at is not None
-        calls.append(
-            {
-                "kind": "appointment",
-                "label": appointment_label(appointment, snapshot.tz),
-                "number": None,
-                "desk": desk,
-                "at": appointment.started_at.isoformat(),
-            }
-        )
-    calls.sort(key=lambda c: str(c["at"]), reverse=True)
-    return calls[:limit]
-
-
-def board_stats(snapshot: Snapshot) -> dict[str, Any]:
-    """Public counters carried by every live event."""
-    return {
-        "waiting_count": snapshot.waiting_count(),
-        "typical_wait_minutes": snapshot.typical_wait_minutes(),
-        "counsellors_on_desk": sum(1 for c in snapshot.state.counsellors if c.on_desk),
-    }

@@ -1,9 +1,9 @@
 """Walk-in queue, front desk, counsellor desk and the live display board (HTTP + SSE).
 
-Handlers parse, call :mod:`orchestrator.services.queue` and serialize. Roles: the agency's
-front desk, manager and admin run the queue; a kiosk only issues tickets; a counsellor calls
-and acts for itself; the display board and its event stream are public (numbers, desks and
-counters only).
+Handlers parse, call the queue use cases (:mod:`orchestrator.services.tickets`, ``desk``,
+``arrivals``, ``queue_view``) and serialize. Roles: the agency's front desk, manager and admin
+run the queue; a kiosk only issues tickets; a counsellor calls and acts for itself; the display
+board and its event stream are public (numbers, desks and counters only).
 """
 
 from __future__ import annotations
@@ -44,9 +44,8 @@ from orchestrator.schemas_queue import (
     TicketTransfer,
     WorkRead,
 )
-from orchestrator.services import idempotency
-from orchestrator.services import queue as queue_service
-from orchestrator.services.queue import TicketView
+from orchestrator.services import arrivals, desk, idempotency, queue_view, tickets
+from orchestrator.services.queue_common import TicketView
 
 Caller = NamedDependency[Principal | None]
 UoW = NamedDependency[UnitOfWork]
@@ -114,7 +113,7 @@ async def issue_ticket(
     """Issue a walk-in ticket (front desk, manager, admin, kiosk). Supports ``Idempotency-Key``."""
 
     async def create() -> TicketRead:
-        view = await queue_service.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
+        view = await tickets.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
         return _ticket(view)
 
     return await _idempotent(uow, principal, idempotency_key, data, create)
@@ -123,7 +122,7 @@ async def issue_ticket(
 @get("/tickets/{ticket_id:uuid}")
 async def get_ticket(ticket_id: Id, uow: UoW, principal: Caller, clock: Clock) -> TicketRead:
     """One ticket with its position and estimated wait (agency staff)."""
-    return _ticket(await queue_service.get_ticket(uow, principal, ticket_id, now=clock()))
+    return _ticket(await tickets.get_ticket(uow, principal, ticket_id, now=clock()))
 
 
 def _action(name: str, doc: str, use_case: Callable[..., Awaitable[TicketView]]) -> Any:
@@ -140,21 +139,21 @@ def _action(name: str, doc: str, use_case: Callable[..., Awaitable[TicketView]])
 recall_ticket = _action(
     "recall",
     "Call the ticket again (not sooner than the policy's recall interval).",
-    queue_service.recall_ticket,
+    tickets.recall_ticket,
 )
 start_ticket = _action(
     "start",
     "The person is at the desk: claims the counsellor's time (409 if committed).",
-    queue_service.start_ticket,
+    tickets.start_ticket,
 )
-complete_ticket = _action("complete", "Done; records the service duration.", queue_service.complete_ticket)
+complete_ticket = _action("complete", "Done; records the service duration.", tickets.complete_ticket)
 requeue_ticket = _action(
-    "requeue", "Nobody answered: back to the queue, calls counted.", queue_service.requeue_ticket
+    "requeue", "Nobody answered: back to the queue, calls counted.", tickets.requeue_ticket
 )
 no_show_ticket = _action(
-    "no-show", "No-show, once called the policy's number of times.", queue_service.no_show_ticket
+    "no-show", "No-show, once called the policy's number of times.", tickets.no_show_ticket
 )
-cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.", queue_service.cancel_ticket)
+cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.", tickets.cancel_ticket)
 
 
 @post("/tickets/{ticket_id:uuid}/transfer", status_code=HTTP_200_OK)
@@ -167,7 +166,7 @@ async def transfer_ticket(
     deps: Dependencies,
 ) -> TicketRead:
     """Another service and/or counsellor; keeps the number and the original arrival time."""
-    view = await queue_service.transfer_ticket(uow, deps.redis, principal, ticket_id, data, now=clock())
+    view = await tickets.transfer_ticket(uow, deps.redis, principal, ticket_id, data, now=clock())
     return _ticket(view)
 
 
@@ -179,7 +178,7 @@ async def call_next(
     counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> Response[WorkRead | None]:
     """Hand the counsellor their next person (200), or 204 when nothing suits them."""
-    view = await queue_service.call_next(uow, deps.redis, principal, counsellor_id, now=clock())
+    view = await desk.call_next(uow, deps.redis, principal, counsellor_id, now=clock())
     if view is None:
         return Response(None, status_code=HTTP_204_NO_CONTENT)
     decision = view.decision
@@ -210,7 +209,7 @@ async def set_desk(
     deps: Dependencies,
 ) -> DeskRead:
     """On desk (with a desk label) or off desk (the counsellor, front desk, manager, admin)."""
-    counsellor = await queue_service.set_desk(uow, deps.redis, principal, counsellor_id, data, now=clock())
+    counsellor = await desk.set_desk(uow, deps.redis, principal, counsellor_id, data, now=clock())
     return to_struct(DeskRead, counsellor, current=None)
 
 
@@ -227,7 +226,7 @@ async def check_in(
     manage_token: ManageToken = None,
 ) -> AppointmentQueueRead:
     """The appointment holder has arrived (staff, or the job seeker's ``X-Manage-Token``)."""
-    appointment, label = await queue_service.check_in(
+    appointment, label = await arrivals.check_in(
         uow, deps.redis, principal, manage_token, appointment_id, now=clock()
     )
     return _appointment(appointment, label)
@@ -238,7 +237,7 @@ async def complete_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
     """The appointment (handed out by call next) is over; unused booked time is given back."""
-    appointment, label = await queue_service.complete_appointment(
+    appointment, label = await arrivals.complete_appointment(
         uow, deps.redis, principal, appointment_id, now=clock()
     )
     return _appointment(appointment, label)
@@ -249,7 +248,7 @@ async def no_show_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
     """Nobody came (after the start time); the rest of the booked time goes back to the pool."""
-    appointment, label = await queue_service.no_show_appointment(
+    appointment, label = await arrivals.no_show_appointment(
         uow, deps.redis, principal, appointment_id, now=clock()
     )
     return _appointment(appointment, label)
@@ -264,7 +263,7 @@ async def get_queue(
 ) -> QueueRead:
     """Waiting tickets in call order with estimates, calls in progress, today's appointments,
     counsellors on desk (agency staff)."""
-    view = await queue_service.get_queue(uow, deps.redis, principal, agency_id, now=clock())
+    view = await queue_view.get_queue(uow, deps.redis, principal, agency_id, now=clock())
     snapshot = view.snapshot
     return QueueRead(
         agency_id=agency_id,
@@ -301,7 +300,7 @@ async def _events(
         if cursor is None:
             cursor = await live.latest_id(deps.redis, agency_id)  # before reading: nothing falls between
             async with unit_of_work(deps.sessions) as uow:
-                snapshot = await queue_service.board_snapshot(uow, agency_id, now=deps.clock())
+                snapshot = await queue_view.board_snapshot(uow, agency_id, now=deps.clock())
             yield _message("snapshot", cursor, snapshot)
         deadline = time.monotonic() + lifetime
         while time.monotonic() < deadline:
@@ -331,7 +330,7 @@ async def queue_stream(
     ``?last_event_id=``) to replay what was missed.
     """
     async with unit_of_work(deps.sessions) as uow:
-        await queue_service.public_agency(uow, agency_id)  # 404 before the stream starts
+        await queue_view.public_agency(uow, agency_id)  # 404 before the stream starts
     last_id = last_event_id or last_event_id_query
     return ServerSentEvent(_events(deps, agency_id, last_id if live.valid_id(last_id) else None))
 
@@ -344,7 +343,7 @@ def _board_template() -> string.Template:
 @get("/agencies/{agency_id:uuid}/board", media_type=MediaType.HTML, include_in_schema=False)
 async def board(agency_id: Id, uow: UoW) -> Response[str]:
     """The public display board of an agency (French, high contrast, live)."""
-    agency = await queue_service.public_agency(uow, agency_id)
+    agency = await queue_view.public_agency(uow, agency_id)
     nonce = secrets.token_urlsafe(16)
     page = _board_template().substitute(
         agency_id=str(agency.id),

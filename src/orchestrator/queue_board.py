@@ -1,0 +1,74 @@
+"""The public display board: last calls (label and desk, no personal data) and counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator.models import Appointment, Counsellor, WalkInTicket
+from orchestrator.queue_repo import Snapshot, appointment_label, day_bounds
+
+BOARD_CALLS = 8
+
+
+async def recent_calls(
+    session: AsyncSession, snapshot: Snapshot, limit: int = BOARD_CALLS
+) -> list[dict[str, Any]]:
+    """The last called tickets and appointments of the day: label and desk only (public)."""
+    tickets = await session.execute(
+        select(WalkInTicket.number, WalkInTicket.desk, WalkInTicket.last_called_at)
+        .where(
+            WalkInTicket.agency_id == snapshot.agency.id,
+            WalkInTicket.local_day == snapshot.day,
+            WalkInTicket.last_called_at.is_not(None),
+            WalkInTicket.status.in_(("called", "in_service", "completed")),
+        )
+        .order_by(WalkInTicket.last_called_at.desc())
+        .limit(limit)
+    )
+    calls: list[dict[str, Any]] = [
+        {
+            "kind": "ticket",
+            "label": number,
+            "number": number,
+            "desk": desk,
+            "at": at.isoformat() if at else "",
+        }
+        for number, desk, at in tickets
+    ]
+    day_start, _ = day_bounds(snapshot.tz, snapshot.day)
+    appointments = await session.execute(
+        select(Appointment.starts_at, Appointment.started_at, Counsellor.desk_label)
+        .join(Counsellor, and_(Counsellor.id == Appointment.counsellor_id))
+        .where(
+            Appointment.agency_id == snapshot.agency.id,
+            Appointment.started_at >= day_start,
+            Appointment.status.in_(("in_progress", "completed")),
+        )
+        .order_by(Appointment.started_at.desc())
+        .limit(limit)
+    )
+    for appointment in appointments:
+        assert appointment.started_at is not None
+        calls.append(
+            {
+                "kind": "appointment",
+                "label": appointment_label(appointment, snapshot.tz),
+                "number": None,
+                "desk": appointment.desk_label,
+                "at": appointment.started_at.isoformat(),
+            }
+        )
+    calls.sort(key=lambda c: str(c["at"]), reverse=True)
+    return calls[:limit]
+
+
+def board_stats(snapshot: Snapshot) -> dict[str, Any]:
+    """Public counters carried by every live event."""
+    return {
+        "waiting_count": snapshot.waiting_count(),
+        "typical_wait_minutes": snapshot.typical_wait_minutes(),
+        "counsellors_on_desk": sum(1 for c in snapshot.state.counsellors if c.on_desk),
+    }

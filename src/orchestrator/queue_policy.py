@@ -1,0 +1,75 @@
+"""Walk-in queue policy of an agency: ``agencies.queue_policy`` ⇄ the core's :class:`QueuePolicy`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from orchestrator.scheduling.queue import QueuePolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """The core's :class:`QueuePolicy` plus the notification thresholds (0 disables one)."""
+
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+    notify_positions_ahead: int = 3
+    notify_minutes_ahead: int = 10
+
+
+_MINUTES = {
+    "appointment_early_minutes": "appointment_early",
+    "default_target_wait_minutes": "default_target_wait",
+    "gap_slack_minutes": "gap_slack",
+    "recall_min_interval_minutes": "recall_min_interval",
+}
+
+
+def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
+    """Read ``agencies.queue_policy``. Keys (all optional):
+
+    ``appointment_early_minutes``, ``default_target_wait_minutes``, ``gap_slack_minutes``,
+    ``recall_min_interval_minutes`` (numbers), ``starvation_factor`` (number > 0),
+    ``max_calls_before_no_show`` (int ≥ 1), ``language_is_soft``, ``honour_preferred_counsellor``
+    (booleans), ``notify_positions_ahead``, ``notify_minutes_ahead`` (ints ≥ 0, 0 = off).
+    A bad value is logged and ignored (the default applies): a typo must not stop the desk.
+    """
+    policy = QueuePolicy()
+    notify_positions, notify_minutes = 3, 10
+    for key, value in (raw or {}).items():
+        try:
+            if key in _MINUTES:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError("must be a non-negative number of minutes")
+                minutes: dict[str, Any] = {_MINUTES[key]: timedelta(minutes=value)}
+                policy = replace(policy, **minutes)
+            elif key == "starvation_factor":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError("must be a number")
+                policy = replace(policy, starvation_factor=float(value))
+            elif key == "max_calls_before_no_show":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError("must be an integer")
+                policy = replace(policy, max_calls_before_no_show=value)
+            elif key in ("language_is_soft", "honour_preferred_counsellor"):
+                if not isinstance(value, bool):
+                    raise ValueError("must be true or false")
+                flag: dict[str, Any] = {key: value}
+                policy = replace(policy, **flag)
+            elif key in ("notify_positions_ahead", "notify_minutes_ahead"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError("must be a non-negative integer")
+                if key == "notify_positions_ahead":
+                    notify_positions = value
+                else:
+                    notify_minutes = value
+            else:
+                raise ValueError("unknown key")
+        except ValueError as exc:
+            log.warning("ignoring queue policy value", extra={"key": key, "error": str(exc)})
+    return QueueSettings(policy, notify_positions, notify_minutes)

@@ -1,0 +1,335 @@
+"""The counsellor's desk: call the next person, go on or off desk.
+
+One allocator for everyone who is physically at the agency: :func:`call_next` asks the pure
+core (:func:`orchestrator.scheduling.queue.next_work`) what a counsellor should take — a
+checked-in appointment of theirs or a walk-in ticket — and claims it.
+
+Why two counsellors never get the same person, and one counsellor never gets two, without an
+agency-wide lock (see :func:`call_next` for the steps):
+
+- the counsellor's advisory lock (:func:`orchestrator.repositories.lock_counsellors`, held to
+  commit) serializes the calls of *one* counsellor: a double click waits, then sees the person
+  the first click handed out and gets 409 ``busy``. The "busy?" check reads state loaded after
+  taking the lock, so it sees every committed call of that counsellor;
+- a ticket is claimed by :func:`orchestrator.queue_claims.claim_first_waiting`: the first of this
+  counsellor's ranked candidates whose row is still ``waiting`` and not locked by anyone, locked
+  ``FOR NO KEY UPDATE SKIP LOCKED`` and updated in the same statement. Two concurrent callers
+  can never lock the same row, and a row that changed meanwhile fails the status re-check, so
+  each ticket is handed out once; callers working on the same head of the queue skip each
+  other's rows instead of waiting for each other's commits;
+- an appointment is offered only to its own counsellor (already serialized), and is started by a
+  conditional ``UPDATE … WHERE status = 'checked_in'``.
+
+What the former agency-wide lock also covered, and what covers it now:
+
+- automatic no-shows (:func:`_expire_exhausted`): rows locked ``SKIP LOCKED`` and re-checked,
+  so each is expired once, by whichever caller gets it;
+- "soon" SMS: recorded once per outbox dedupe key (unique), inserted in key order
+  (:func:`orchestrator.services.queue_common.notify_soon`);
+- cancel, transfer, requeue, no-show against a call: they lock the ticket row first
+  (:mod:`orchestrator.services.tickets`), so a claim skips the row while they hold it, and they
+  wait for a claim's commit and then see ``called``;
+- going off desk during a call: :func:`set_desk` takes the same counsellor lock.
+
+Lock order, so nothing waits in a cycle: counsellor lock first; then rows taken ``SKIP LOCKED``
+(never waited for); then the outbox keys in sorted order. Ticket actions take their ticket row
+and then, to start a service, the counsellor lock — call next never waits for a ticket row.
+
+A snapshot may be a few milliseconds stale (other desks commit while we decide): that only
+costs a skipped candidate. A ticket that another transaction holds without taking it (a
+transfer in flight) is skipped too: if it was the only one left, this call returns 204 and the
+next press gets it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+
+from orchestrator.auth import Principal
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import Conflict, Invalid
+from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
+from orchestrator.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
+from orchestrator.queue_repo import Snapshot, appointment_label, load_snapshot
+from orchestrator.repositories import lock_counsellors
+from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_work
+from orchestrator.schemas_queue import DeskUpdate
+from orchestrator.services import admin, audit
+from orchestrator.services.queue_common import (
+    QUEUE_ROLES,
+    agency_of,
+    event,
+    notify_called,
+    notify_soon,
+    publish,
+)
+
+# Candidates claimed in one statement: the first round tries the counsellor's top two, each
+# further round (all of them were taken by concurrent callers) the next ones, twice as many.
+# Ranking costs one ``next_work`` per candidate whatever the rounds, a round one statement:
+# without contention the first round wins; 2+4+…+64 = 126 candidates cover any realistic race.
+FIRST_CANDIDATES = 2
+MAX_CLAIM_ROUNDS = 6
+
+
+@dataclass
+class WorkView:
+    decision: WorkDecision
+    counsellor: Counsellor
+    service_id: uuid.UUID
+    label: str
+    ticket: WalkInTicket | None = None
+    appointment: Appointment | None = None
+
+
+async def _locked_counsellor(
+    uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
+) -> tuple[Counsellor, Principal]:
+    """Take the counsellor's lock (to commit), then load and authorize them: their row is read
+    after the lock, so it is never older than a concurrent request of theirs. (The key comes
+    from the path; a refused caller holds it only until its rollback.)"""
+    await lock_counsellors(uow.session, [counsellor_id])
+    return await admin.visible_counsellor(uow, principal, counsellor_id, *QUEUE_ROLES)
+
+
+async def _expire_exhausted(uow: UnitOfWork, redis: Redis, snapshot: Snapshot, actor: str) -> Snapshot:
+    """Tickets back in the queue after ``max_calls_before_no_show`` calls are no-shows.
+
+    The core never offers them, so this is housekeeping: the rows are locked ``SKIP LOCKED``
+    and re-checked, so concurrent callers expire each one once and never wait for each other.
+    """
+    limit = snapshot.policy.max_calls_before_no_show
+    exhausted = [row.id for row in snapshot.tickets.values() if row.call_count >= limit]
+    if not exhausted:
+        return snapshot
+    expired = await lock_waiting(uow.session, exhausted)
+    for ticket in expired:
+        ticket.status = "no_show"
+        audit.record(
+            uow,
+            actor=actor,
+            action="ticket.no_show",
+            entity=ticket,
+            agency_id=ticket.agency_id,
+            number=ticket.number,
+            calls=ticket.call_count,
+            automatic=True,
+        )
+        snapshot = snapshot.without(str(ticket.id))
+    # counters once, from the final snapshot (exhausted tickets never count as waiting anyway)
+    for ticket in expired:
+        key = str(ticket.id)
+        publish(uow, redis, ticket.agency_id, event("no_show", snapshot, id=key, number=ticket.number))
+    return snapshot
+
+
+def _ranked(desk: DeskCounsellor, snapshot: Snapshot, count: int) -> tuple[list[WorkDecision], Snapshot]:
+    """The counsellor's next ``count`` choices in the core's order (each one is ``next_work`` on
+    the snapshot without the previous ones), and the snapshot without them. A due appointment
+    comes first and alone."""
+    decisions: list[WorkDecision] = []
+    rest = snapshot
+    while len(decisions) < count:
+        decision = next_work(desk, snapshot.now, rest.state, rest.policy)
+        if decision is None:
+            break
+        if decision.kind is WorkKind.APPOINTMENT:
+            return [decision], rest.without(decision.item_id)
+        decisions.append(decision)
+        rest = rest.without(decision.item_id)
+    return decisions, rest
+
+
+async def call_next(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, counsellor_id: uuid.UUID, *, now: datetime
+) -> WorkView | None:
+    """Hand the counsellor their next person, or None when nothing suits them (→ 204).
+
+    1. Lock the counsellor (advisory, to commit), then read their desk state.
+    2. Load the snapshot; 409 ``busy`` if they still have someone in hand.
+    3. Ask the core for their top candidates and claim the first one nobody else holds (one
+       statement, ``SKIP LOCKED``); if all were taken meanwhile, the next ones, and so on.
+
+    See the module docstring for why nobody is handed out twice.
+    """
+    counsellor, caller = await _locked_counsellor(uow, principal, counsellor_id)
+    if not counsellor.active:
+        raise Conflict("this counsellor is deactivated", code="inactive")
+    if not counsellor.on_desk:
+        raise Conflict("go on desk before calling the next person", code="off_desk")
+    agency = await agency_of(uow, counsellor.agency_id)
+    snapshot = await load_snapshot(uow.session, agency, now)
+    current = snapshot.current_work(counsellor.id)
+    if current is not None:
+        raise Conflict(
+            "finish (or requeue) the current person before calling the next", code="busy", current=current
+        )
+    snapshot = await _expire_exhausted(uow, redis, snapshot, caller.actor)
+    desk = snapshot.desk(counsellor.id)
+    if desk is None:
+        return None
+    count = FIRST_CANDIDATES
+    for _ in range(MAX_CLAIM_ROUNDS):
+        candidates, rest = _ranked(desk, snapshot, count)
+        if not candidates:
+            return None
+        first = candidates[0]
+        if first.kind is WorkKind.APPOINTMENT:
+            view = await _start_appointment(uow, redis, caller, counsellor, snapshot, first)
+            if view is not None:
+                return view
+        else:
+            ticket = await claim_first_waiting(
+                uow.session,
+                [uuid.UUID(c.item_id) for c in candidates],
+                counsellor_id=counsellor.id,
+                desk=counsellor.desk_label,
+                now=now,
+            )
+            if ticket is not None:
+                decision = next(c for c in candidates if c.item_id == str(ticket.id))
+                return await _called(uow, redis, caller, counsellor, agency, snapshot, decision, ticket)
+            count *= 2
+        snapshot = rest
+    raise Conflict("the queue changed too fast; try again", code="retry")
+
+
+async def _called(
+    uow: UnitOfWork,
+    redis: Redis,
+    caller: Principal,
+    counsellor: Counsellor,
+    agency: Agency,
+    snapshot: Snapshot,
+    decision: WorkDecision,
+    ticket: WalkInTicket,
+) -> WorkView:
+    """Record a claimed ticket: audit, "you are called" SMS, "soon" SMS, live event."""
+    now = snapshot.now
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.called",
+        entity=ticket,
+        agency_id=ticket.agency_id,
+        counsellor_id=counsellor.id,
+        desk=ticket.desk,
+        reason=decision.reason.value,
+        call=ticket.call_count,
+    )
+    await notify_called(uow, ticket, agency)
+    expected = snapshot.durations.get(str(ticket.service_id), timedelta(minutes=15))
+    # one wait estimation per call: shared by the "soon" SMS and the event's counters
+    after = snapshot.without(decision.item_id).busy(str(counsellor.id), now + expected)
+    await notify_soon(uow, after)
+    publish(
+        uow,
+        redis,
+        ticket.agency_id,
+        event(
+            "called",
+            after,
+            kind="ticket",
+            id=str(ticket.id),
+            number=ticket.number,
+            label=ticket.number,
+            desk=ticket.desk,
+            counsellor_id=str(counsellor.id),
+            call=ticket.call_count,
+        ),
+    )
+    return WorkView(decision, counsellor, ticket.service_id, ticket.number, ticket=ticket)
+
+
+async def _start_appointment(
+    uow: UnitOfWork,
+    redis: Redis,
+    caller: Principal,
+    counsellor: Counsellor,
+    snapshot: Snapshot,
+    decision: WorkDecision,
+) -> WorkView | None:
+    now = snapshot.now
+    appointment = await claim_appointment(uow.session, uuid.UUID(decision.item_id), now)
+    if appointment is None:
+        return None
+    label = appointment_label(appointment, snapshot.tz)
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="appointment.started",
+        entity=appointment,
+        agency_id=appointment.agency_id,
+        counsellor_id=counsellor.id,
+        desk=counsellor.desk_label,
+        reason=decision.reason.value,
+    )
+    publish(
+        uow,
+        redis,
+        appointment.agency_id,
+        event(
+            "called",
+            snapshot.busy(str(counsellor.id), appointment.ends_at),
+            kind="appointment",
+            id=str(appointment.id),
+            number=None,
+            label=label,
+            desk=counsellor.desk_label,
+            counsellor_id=str(counsellor.id),
+            call=1,
+        ),
+    )
+    return WorkView(decision, counsellor, appointment.service_id, label, appointment=appointment)
+
+
+async def set_desk(
+    uow: UnitOfWork,
+    redis: Redis,
+    principal: Principal | None,
+    counsellor_id: uuid.UUID,
+    body: DeskUpdate,
+    *,
+    now: datetime,
+) -> Counsellor:
+    """On desk (with a desk label, e.g. "Guichet 3") or off desk.
+
+    Takes the counsellor's lock like :func:`call_next`, so going off desk never interleaves with
+    a call next of the same counsellor (which would hand someone to a closed desk)."""
+    counsellor, caller = await _locked_counsellor(uow, principal, counsellor_id)
+    if not counsellor.active:
+        raise Conflict("this counsellor is deactivated", code="inactive")
+    label = body.desk_label if body.desk_label is not None else counsellor.desk_label
+    if body.on_desk and not label:
+        raise Invalid("desk_label", "required to go on desk")
+    counsellor.desk_label = label
+    if counsellor.on_desk != body.on_desk:
+        counsellor.desk_since = now if body.on_desk else None
+    counsellor.on_desk = body.on_desk
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="counsellor.desk",
+        entity=counsellor,
+        agency_id=counsellor.agency_id,
+        on_desk=body.on_desk,
+        desk=label,
+    )
+    snapshot = await load_snapshot(uow.session, await agency_of(uow, counsellor.agency_id), now)
+    publish(
+        uow,
+        redis,
+        counsellor.agency_id,
+        event(
+            "desk",
+            snapshot,
+            counsellor_id=str(counsellor.id),
+            on_desk=body.on_desk,
+            desk=label,
+        ),
+    )
+    return counsellor

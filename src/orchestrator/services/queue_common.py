@@ -1,0 +1,202 @@
+"""What the walk-in queue use cases share: roles, the ticket view, live events, SMS notices.
+
+The use cases live by domain: :mod:`~orchestrator.services.tickets` (issue and act on tickets),
+:mod:`~orchestrator.services.desk` (call next, desk state), :mod:`~orchestrator.services.arrivals`
+(appointments in the same flow) and :mod:`~orchestrator.services.queue_view` (reading).
+
+Concurrency, in one place (each module's docstrings say why its part is safe):
+
+- nobody is handed out twice: a ticket is called by one conditional ``UPDATE`` whose row is
+  taken with ``FOR NO KEY UPDATE SKIP LOCKED`` (:func:`orchestrator.queue_claims.claim_first_waiting`);
+  every other ticket action locks its ticket row (``FOR NO KEY UPDATE``) and checks its status;
+- a counsellor never has two people at once: call next holds that counsellor's advisory lock
+  (:func:`orchestrator.repositories.lock_counsellors`) from before its "busy?" check to commit;
+- there is no agency-wide lock: concurrent callers skip each other's rows instead of queueing;
+- "soon" SMS are recorded once by their outbox dedupe key; concurrent requests insert their keys
+  in sorted order, so two of them wait for each other at most once, never in a cycle.
+
+Every change is audited; live events are published to Redis after commit; SMS go through the
+outbox (written in the same transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from orchestrator import live, outbox
+from orchestrator.auth import Role
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import NotFound
+from orchestrator.models import Agency, Claim, JobSeeker, WalkInTicket
+from orchestrator.queue_board import board_stats
+from orchestrator.queue_claims import recorded_dedupe_keys
+from orchestrator.queue_repo import Snapshot, minutes_up
+
+DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
+QUEUE_ROLES = (*DESK_ROLES, Role.COUNSELLOR)
+ISSUE_ROLES = (*DESK_ROLES, Role.KIOSK)
+
+
+@dataclass
+class TicketView:
+    ticket: Any  # a WalkInTicket, or a plain row with the same attributes
+    position: int | None = None
+    estimated_wait: timedelta | None = None
+    has_phone: bool = False
+    service_seconds: int | None = None
+
+    @property
+    def estimated_wait_minutes(self) -> int | None:
+        return minutes_up(self.estimated_wait)
+
+
+async def agency_of(uow: UnitOfWork, agency_id: uuid.UUID) -> Agency:
+    agency = await uow.session.get(Agency, agency_id)
+    if agency is None:
+        raise NotFound(f"no agency {agency_id}", code="not_found")
+    return agency
+
+
+def agency_tz(agency: Agency) -> ZoneInfo:
+    return ZoneInfo(agency.timezone)
+
+
+# --- live events ----------------------------------------------------------------------------
+
+
+def publish(uow: UnitOfWork, redis: Redis, agency_id: uuid.UUID, event: dict[str, Any]) -> None:
+    """Publish ``event`` on the agency's live stream once the transaction has committed."""
+
+    async def hook() -> None:
+        await live.publish(redis, agency_id, event)
+
+    uow.after_commit(hook)
+
+
+def event(event_type: str, snapshot: Snapshot, **fields: Any) -> dict[str, Any]:
+    """An event that changes who is waiting: carries the board counters of ``snapshot`` (its
+    order and wait estimates are computed once per snapshot and shared with the SMS notices)."""
+    return {"type": event_type, "at": snapshot.now.isoformat(), **fields, **board_stats(snapshot)}
+
+
+def light_event(event_type: str, now: datetime, **fields: Any) -> dict[str, Any]:
+    """An event that does not change who is waiting: no counters (clients keep the last ones)."""
+    return {"type": event_type, "at": now.isoformat(), **fields}
+
+
+# --- SMS notices ----------------------------------------------------------------------------
+
+
+async def notify_called(uow: UnitOfWork, ticket: WalkInTicket, agency: Agency) -> None:
+    if ticket.job_seeker_id is None:
+        return
+    phone = outbox.sms_recipient(await uow.session.get(JobSeeker, ticket.job_seeker_id))
+    if phone is None:
+        return
+    await outbox.record(
+        uow,
+        agency_id=ticket.agency_id,
+        kind="ticket.called",
+        channel="sms",
+        recipient=phone,
+        dedupe_key=f"ticket:{ticket.id}:called:{ticket.call_count}:sms",
+        ticket_id=ticket.id,
+        payload={
+            "number": ticket.number,
+            "desk": ticket.desk,
+            "agency": agency.name,
+            "call": ticket.call_count,
+            "language": ticket.language,
+        },
+    )
+
+
+async def notify_soon(uow: UnitOfWork, snapshot: Snapshot) -> int:
+    """ "You will be called soon" SMS for people N positions or M minutes from the front (once each).
+
+    Already-recorded notices are filtered out with one query first (in a steady queue that is
+    all of them), so the usual cost is that query. The rest are inserted in dedupe-key order:
+    a concurrent request recording the same key waits for ours to commit and then does nothing
+    (unique key), and the fixed order keeps two such requests from waiting on each other.
+    """
+    settings = snapshot.settings
+    if not settings.notify_positions_ahead and not settings.notify_minutes_ahead:
+        return 0
+    if all(row.job_seeker_id is None for row in snapshot.tickets.values()):
+        return 0
+    positions, waits = snapshot.positions(), snapshot.waits()
+    due: dict[uuid.UUID, tuple[Any, int, timedelta | None]] = {}
+    for ticket_id, position in positions.items():
+        row = snapshot.tickets[ticket_id]
+        if row.job_seeker_id is None:
+            continue
+        wait = waits.get(ticket_id)
+        near = settings.notify_positions_ahead and position <= settings.notify_positions_ahead
+        soon = (
+            settings.notify_minutes_ahead
+            and wait is not None
+            and wait <= timedelta(minutes=settings.notify_minutes_ahead)
+        )
+        if near or soon:
+            due[row.job_seeker_id] = (row, position, wait)
+    if not due:
+        return 0
+    keys = {f"ticket:{row.id}:soon:sms": seeker_id for seeker_id, (row, _, _) in due.items()}
+    pending = sorted(set(keys) - await recorded_dedupe_keys(uow.session, keys))
+    if not pending:
+        return 0
+    seekers = {
+        seeker.id: seeker
+        for seeker in await uow.session.scalars(
+            select(JobSeeker).where(JobSeeker.id.in_([keys[key] for key in pending]))
+        )
+    }
+    sent = 0
+    for key in pending:
+        phone = outbox.sms_recipient(seekers.get(keys[key]))
+        if phone is None:
+            continue
+        row, position, wait = due[keys[key]]
+        sent += await outbox.record(
+            uow,
+            agency_id=snapshot.agency.id,
+            kind="ticket.soon",
+            channel="sms",
+            recipient=phone,
+            dedupe_key=key,
+            ticket_id=row.id,
+            payload={
+                "number": row.number,
+                "agency": snapshot.agency.name,
+                "position": position,
+                "estimated_wait_minutes": minutes_up(wait),
+                "language": row.language,
+            },
+        )
+    return sent
+
+
+# --- counsellors' time ----------------------------------------------------------------------
+
+
+async def release_claim(uow: UnitOfWork, claim_id: uuid.UUID | None, now: datetime) -> bool:
+    """Give back the unused part of a claim: end it now, or delete it if it has not started yet
+    (then True: the caller clears its reference)."""
+    if claim_id is None:
+        return False
+    claim = await uow.session.get(Claim, claim_id)
+    if claim is None:
+        return False
+    if now <= claim.starts_at:
+        await uow.session.delete(claim)
+        return True
+    if now < claim.ends_at:
+        claim.ends_at = now
+    return False

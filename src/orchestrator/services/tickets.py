@@ -1,0 +1,512 @@
+"""Walk-in tickets: issue one, and everything a desk does with it except calling it.
+
+State machine (anything else is a 409 ``bad_transition``): ``waiting → called`` (call next,
+:mod:`orchestrator.services.desk`) ``→ in_service`` (start) ``→ completed``; ``called → called``
+(recall, not sooner than ``recall_min_interval``), ``called → waiting`` (requeue),
+``waiting|called → cancelled``, ``waiting|called → no_show`` once called
+``max_calls_before_no_show`` times, ``waiting|called|in_service → waiting`` (transfer: same
+number and arrival time, new service and/or preferred counsellor).
+
+Concurrency: every action here locks its ticket row first (``FOR NO KEY UPDATE``, see
+:func:`_ticket`) and then checks the status it starts from, so it serializes with a call next
+claiming the same ticket (which takes the same row lock, or skips the row while we hold it).
+Numbers come from per-day counter rows incremented with ``INSERT … ON CONFLICT DO UPDATE …
+RETURNING`` (atomic; concurrent issues queue on the row, never share a number).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from orchestrator.auth import Principal, Role, require_in_agency
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
+from orchestrator.models import Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
+from orchestrator.queue_repo import expected_duration, load_snapshot, local_day
+from orchestrator.repositories import claim_time, live_claims, lock_counsellors
+from orchestrator.schemas_queue import TicketCreate, TicketTransfer
+from orchestrator.services import admin, audit
+from orchestrator.services.queue_common import (
+    ISSUE_ROLES,
+    QUEUE_ROLES,
+    TicketView,
+    agency_of,
+    agency_tz,
+    event,
+    light_event,
+    notify_called,
+    notify_soon,
+    publish,
+    release_claim,
+)
+
+SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
+
+
+def _bad_transition(ticket: WalkInTicket, action: str) -> Conflict:
+    return Conflict(
+        f"ticket {ticket.number} is {ticket.status}; it cannot be {action}",
+        code="bad_transition",
+        status_now=ticket.status,
+    )
+
+
+def _phone(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException as exc:
+        raise Invalid("job_seeker.phone", "not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid("job_seeker.phone", "not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def _next_numbers(uow: UnitOfWork, agency_id: uuid.UUID, day: Any, prefix: str) -> tuple[int, int]:
+    """The next number of ``prefix``'s daily series and the next agency-wide arrival ``seq``, in
+    one atomic upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``). Both counter rows stay
+    locked until commit — every issue of the agency queues on the ``seq`` row — so the caller
+    keeps what follows short. Rows are taken in one order (prefix, then ``#``): no deadlock."""
+    statement = (
+        insert(TicketCounter)
+        .values(
+            [
+                {"agency_id": agency_id, "local_day": day, "prefix": prefix, "last": 1},
+                {"agency_id": agency_id, "local_day": day, "prefix": SEQ_PREFIX, "last": 1},
+            ]
+        )
+        .on_conflict_do_update(
+            index_elements=["agency_id", "local_day", "prefix"], set_={"last": TicketCounter.last + 1}
+        )
+        .returning(TicketCounter.prefix, TicketCounter.last)
+    )
+    last = {row_prefix: int(value) for row_prefix, value in await uow.session.execute(statement)}
+    return last[prefix], last[SEQ_PREFIX]
+
+
+async def issue_ticket(
+    uow: UnitOfWork,
+    redis: Redis,
+    principal: Principal | None,
+    agency_id: uuid.UUID,
+    body: TicketCreate,
+    *,
+    now: datetime,
+) -> TicketView:
+    """A person walks in: a human number (prefix + daily counter), a place in the queue, a wait."""
+    caller = require_in_agency(principal, agency_id, *ISSUE_ROLES)
+    agency = await admin.get_agency(uow, agency_id)
+    if not agency.walk_in_enabled:
+        raise Conflict("this agency does not take walk-ins", code="walk_in_disabled")
+    if caller.role is Role.KIOSK and (body.priority or body.preferred_counsellor_id):
+        raise Forbidden(
+            "a kiosk issues ordinary tickets; priority is set at the front desk", code="forbidden"
+        )
+    service = await uow.session.get(Service, body.service_id)
+    if service is None or service.agency_id != agency.id or not service.active:
+        raise Invalid("service_id", "no active service with this id in this agency")
+    if body.preferred_counsellor_id is not None:
+        preferred = await uow.session.get(Counsellor, body.preferred_counsellor_id)
+        if preferred is None or preferred.agency_id != agency.id or not preferred.active:
+            raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
+    seeker: JobSeeker | None = None
+    if body.job_seeker is not None and (body.job_seeker.name or body.job_seeker.phone):
+        phone = _phone(body.job_seeker.phone)
+        # A number given for the queue is consent to be texted about this ticket.
+        seeker = JobSeeker(
+            agency_id=agency.id,
+            name=body.job_seeker.name,
+            phone=phone,
+            language=body.language,
+            preferred_channel="sms" if phone else "none",
+            consent_sms=phone is not None,
+        )
+        uow.session.add(seeker)
+        await uow.session.flush()
+    snapshot_day = local_day(agency_tz(agency), now)
+    # The queue is read before the numbers are taken, and the new ticket added to it in memory:
+    # the counter rows stay locked until commit, so nothing slow may run after them. (Position
+    # and wait are estimates; a ticket issued or called in those few milliseconds is the only
+    # difference.)
+    snapshot = await load_snapshot(uow.session, agency, now)
+    number, seq = await _next_numbers(uow, agency.id, snapshot_day, service.ticket_prefix)
+    ticket = WalkInTicket(
+        id=uuid.uuid4(),  # known now: the ticket is written with the rest at commit, no flush here
+        agency_id=agency.id,
+        service_id=service.id,
+        job_seeker_id=seeker.id if seeker else None,
+        number=f"{service.ticket_prefix}{number:03d}",
+        local_day=snapshot_day,
+        seq=seq,
+        status="waiting",
+        priority=body.priority,
+        language=body.language,
+        needs=list(body.needs),
+        mode="in_person",
+        channel="walk_in" if caller.role is Role.KIOSK else "front_desk",
+        preferred_counsellor_id=body.preferred_counsellor_id,
+        arrived_at=now,
+        call_count=0,
+        created_by=caller.actor,
+    )
+    uow.session.add(ticket)
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.issued",
+        entity=ticket,
+        agency_id=agency.id,
+        number=ticket.number,
+        service_id=service.id,
+        priority=ticket.priority,
+    )
+    snapshot = snapshot.with_ticket(ticket)
+    key = str(ticket.id)
+    publish(uow, redis, agency.id, event("issued", snapshot, id=key, number=ticket.number))
+    return TicketView(
+        ticket,
+        snapshot.positions().get(key),
+        snapshot.waits().get(key),
+        seeker is not None and seeker.phone is not None,
+    )
+
+
+async def _ticket(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *roles: Role
+) -> tuple[WalkInTicket, Principal]:
+    """Load and lock a ticket the caller may act on.
+
+    ``FOR NO KEY UPDATE``: conflicts with a call next claiming the row (it skips the ticket while
+    we hold it; we wait for its commit and then see ``called``), but not with the ``FOR KEY
+    SHARE`` that an outbox row referencing the ticket takes, so a concurrent "soon" SMS never
+    waits for us."""
+    ticket = await uow.session.get(
+        WalkInTicket, ticket_id, with_for_update={"key_share": True}, populate_existing=True
+    )
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}", code="not_found")
+    caller = require_in_agency(principal, ticket.agency_id, *roles)
+    return ticket, caller
+
+
+def _only_own(caller: Principal, ticket: WalkInTicket) -> None:
+    if caller.role is Role.COUNSELLOR and ticket.counsellor_id != caller.counsellor_id:
+        raise Forbidden("a counsellor acts only on the people it called", code="not_yours")
+
+
+async def get_ticket(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    ticket = await uow.session.get(WalkInTicket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}", code="not_found")
+    require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
+    snapshot = await load_snapshot(uow.session, await agency_of(uow, ticket.agency_id), now)
+    key = str(ticket.id)
+    return TicketView(
+        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
+    )
+
+
+async def recall_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency = await agency_of(uow, ticket.agency_id)
+    _only_own(caller, ticket)
+    if ticket.status != "called":
+        raise _bad_transition(ticket, "recalled")
+    snapshot = await load_snapshot(uow.session, agency, now)
+    policy = snapshot.policy
+    if ticket.call_count >= policy.max_calls_before_no_show:
+        raise Conflict(
+            f"ticket {ticket.number} was called {ticket.call_count} times; mark it as a no-show",
+            code="max_calls_reached",
+        )
+    if ticket.last_called_at is not None and now < ticket.last_called_at + policy.recall_min_interval:
+        wait = ticket.last_called_at + policy.recall_min_interval - now
+        raise Conflict(
+            f"ticket {ticket.number} was called less than "
+            f"{int(policy.recall_min_interval.total_seconds() // 60)} min ago",
+            code="recall_too_soon",
+            retry_after_seconds=int(wait.total_seconds()) + 1,
+        )
+    ticket.call_count += 1
+    ticket.last_called_at = now
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.recalled",
+        entity=ticket,
+        agency_id=agency.id,
+        call=ticket.call_count,
+        desk=ticket.desk,
+    )
+    await notify_called(uow, ticket, agency)
+    publish(
+        uow,
+        redis,
+        agency.id,
+        event(
+            "recalled",
+            snapshot,
+            kind="ticket",
+            id=str(ticket.id),
+            number=ticket.number,
+            label=ticket.number,
+            desk=ticket.desk,
+            counsellor_id=str(ticket.counsellor_id),
+            call=ticket.call_count,
+        ),
+    )
+    return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
+
+
+async def start_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    """The person came to the desk: the counsellor's time is claimed (kind ``service``) for the
+    expected duration, so online booking cannot take it; 409 if the counsellor is committed now."""
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency_id = ticket.agency_id  # the agency row itself is not needed here
+    _only_own(caller, ticket)
+    if ticket.status != "called" or ticket.counsellor_id is None:
+        raise _bad_transition(ticket, "started")
+    expected = await expected_duration(uow.session, agency_id, ticket.service_id, now)
+    counsellor_id = ticket.counsellor_id
+    await lock_counsellors(uow.session, [counsellor_id])
+    claim = await claim_time(
+        uow.session,
+        agency_id=agency_id,
+        counsellor_id=counsellor_id,
+        starts_at=now,
+        ends_at=now + expected,
+        kind="service",
+        now=now,
+    )
+    if claim is None:
+        # Something is booked before the usual end: claim the time up to it, if there is any.
+        next_start = await uow.session.scalar(
+            select(func.min(Claim.starts_at)).where(
+                Claim.counsellor_id == counsellor_id, Claim.ends_at > now, live_claims(now)
+            )
+        )
+        if next_start is not None and next_start > now:
+            claim = await claim_time(
+                uow.session,
+                agency_id=agency_id,
+                counsellor_id=counsellor_id,
+                starts_at=now,
+                ends_at=next_start,
+                kind="service",
+                now=now,
+            )
+    if claim is None:
+        raise Conflict("the counsellor has another commitment right now", code="counsellor_busy")
+    ticket.status = "in_service"
+    ticket.started_at = now
+    ticket.claim_id = claim.id
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.started",
+        entity=ticket,
+        agency_id=agency_id,
+        counsellor_id=counsellor_id,
+        claim_until=claim.ends_at.isoformat(),
+    )
+    publish(
+        uow,
+        redis,
+        agency_id,
+        light_event(
+            "started",
+            now,
+            kind="ticket",
+            id=str(ticket.id),
+            number=ticket.number,
+            desk=ticket.desk,
+        ),
+    )
+    return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
+
+
+async def complete_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    """Done: records the service duration (it feeds the expected durations) and frees the rest
+    of the claimed time."""
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency_id = ticket.agency_id  # the agency row itself is not needed here
+    _only_own(caller, ticket)
+    if ticket.status != "in_service" or ticket.started_at is None:
+        raise _bad_transition(ticket, "completed")
+    ticket.status = "completed"
+    ticket.completed_at = now
+    seconds = int((now - ticket.started_at).total_seconds())
+    if await release_claim(uow, ticket.claim_id, now):
+        ticket.claim_id = None
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.completed",
+        entity=ticket,
+        agency_id=agency_id,
+        counsellor_id=ticket.counsellor_id,
+        service_seconds=seconds,
+    )
+    publish(
+        uow,
+        redis,
+        agency_id,
+        light_event(
+            "completed",
+            now,
+            kind="ticket",
+            id=str(ticket.id),
+            number=ticket.number,
+            desk=ticket.desk,
+        ),
+    )
+    return TicketView(ticket, has_phone=ticket.job_seeker_id is not None, service_seconds=seconds)
+
+
+async def requeue_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    """Nobody answered: back to the queue with its calls counted (offered again after the recall
+    interval; a no-show after ``max_calls_before_no_show`` calls)."""
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency = await agency_of(uow, ticket.agency_id)
+    _only_own(caller, ticket)
+    if ticket.status != "called":
+        raise _bad_transition(ticket, "put back in the queue")
+    ticket.status, ticket.counsellor_id, ticket.desk = "waiting", None, None
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.requeued",
+        entity=ticket,
+        agency_id=agency.id,
+        calls=ticket.call_count,
+    )
+    snapshot = await load_snapshot(uow.session, agency, now)
+    await notify_soon(uow, snapshot)
+    publish(uow, redis, agency.id, event("requeued", snapshot, id=str(ticket.id), number=ticket.number))
+    key = str(ticket.id)
+    return TicketView(
+        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
+    )
+
+
+async def no_show_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency = await agency_of(uow, ticket.agency_id)
+    _only_own(caller, ticket)
+    if ticket.status not in ("called", "waiting"):
+        raise _bad_transition(ticket, "marked as a no-show")
+    snapshot = await load_snapshot(uow.session, agency, now)
+    limit = snapshot.policy.max_calls_before_no_show
+    if ticket.call_count < limit:
+        raise Conflict(
+            f"ticket {ticket.number} was called {ticket.call_count} of {limit} times; recall it first",
+            code="too_few_calls",
+            calls=ticket.call_count,
+            required=limit,
+        )
+    ticket.status = "no_show"
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="ticket.no_show",
+        entity=ticket,
+        agency_id=agency.id,
+        calls=ticket.call_count,
+    )
+    after = snapshot.without(str(ticket.id))
+    await notify_soon(uow, after)
+    publish(uow, redis, agency.id, event("no_show", after, id=str(ticket.id), number=ticket.number))
+    return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
+
+
+async def cancel_ticket(
+    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+) -> TicketView:
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency = await agency_of(uow, ticket.agency_id)
+    _only_own(caller, ticket)
+    if ticket.status not in ("waiting", "called"):
+        raise _bad_transition(ticket, "cancelled")
+    ticket.status = "cancelled"
+    audit.record(uow, actor=caller.actor, action="ticket.cancelled", entity=ticket, agency_id=agency.id)
+    snapshot = await load_snapshot(uow.session, agency, now)
+    await notify_soon(uow, snapshot)
+    publish(uow, redis, agency.id, event("cancelled", snapshot, id=str(ticket.id), number=ticket.number))
+    return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
+
+
+async def transfer_ticket(
+    uow: UnitOfWork,
+    redis: Redis,
+    principal: Principal | None,
+    ticket_id: uuid.UUID,
+    body: TicketTransfer,
+    *,
+    now: datetime,
+) -> TicketView:
+    """Send a ticket to another service and/or counsellor. It keeps its number and its original
+    arrival time (so its place), and waits again; a counsellor target becomes its preferred
+    counsellor (reserved for them while they are on desk, until the ticket is urgent or starving)."""
+    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    agency = await agency_of(uow, ticket.agency_id)
+    _only_own(caller, ticket)
+    if ticket.status not in ("waiting", "called", "in_service"):
+        raise _bad_transition(ticket, "transferred")
+    changes: dict[str, Any] = {"from_service_id": ticket.service_id}
+    if body.service_id is not None:
+        service = await uow.session.get(Service, body.service_id)
+        if service is None or service.agency_id != agency.id or not service.active:
+            raise Invalid("service_id", "no active service with this id in this agency")
+        ticket.service_id = service.id
+        changes["service_id"] = service.id
+    if body.counsellor_id is not None:
+        target = await uow.session.get(Counsellor, body.counsellor_id)
+        if target is None or target.agency_id != agency.id or not target.active:
+            raise Invalid("counsellor_id", "no active counsellor with this id in this agency")
+        ticket.preferred_counsellor_id = target.id
+        changes["counsellor_id"] = target.id
+    if ticket.status == "in_service" and await release_claim(uow, ticket.claim_id, now):
+        ticket.claim_id = None
+    ticket.status, ticket.counsellor_id, ticket.desk = "waiting", None, None
+    ticket.call_count, ticket.last_called_at, ticket.started_at = 0, None, None
+    audit.record(
+        uow, actor=caller.actor, action="ticket.transferred", entity=ticket, agency_id=agency.id, **changes
+    )
+    snapshot = await load_snapshot(uow.session, agency, now)
+    await notify_soon(uow, snapshot)
+    publish(
+        uow,
+        redis,
+        agency.id,
+        event(
+            "transferred",
+            snapshot,
+            id=str(ticket.id),
+            number=ticket.number,
+            service_id=str(ticket.service_id),
+        ),
+    )
+    key = str(ticket.id)
+    return TicketView(
+        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
+    )
