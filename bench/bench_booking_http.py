@@ -349,7 +349,7 @@ async def _availability(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[
 async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -> dict[str, Any]:
     """The same request's snapshot load (SQL) and core computation, timed apart."""
     from orchestrator.db import make_engine, make_sessionmaker
-    from orchestrator.repositories import load_calendars
+    from orchestrator.repositories.calendars import load_calendars
     from orchestrator.scheduling.availability import ServiceSpec, SlotRequest, free_slots
     from orchestrator.scheduling.types import Interval
 

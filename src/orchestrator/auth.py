@@ -104,6 +104,13 @@ def read_token(secret: str, token: str) -> Principal:
     return Principal(subject=str(claims["sub"]), role=role, agency_id=agency, counsellor_id=counsellor)
 
 
+def staff_of(principal: Principal | None, agency_id: uuid.UUID) -> Principal | None:
+    """The caller if it is staff of that agency (admins are staff everywhere), else None."""
+    if principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(agency_id):
+        return principal
+    return None
+
+
 def require(principal: Principal | None, *roles: Role) -> Principal:
     """The caller must be authenticated and hold one of ``roles``."""
     from orchestrator.errors import Forbidden, Unauthorized

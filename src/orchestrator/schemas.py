@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, time
@@ -80,7 +79,7 @@ class AgencyCreate(Body):
 class AgencyUpdate(Body):
     name: Name | UnsetType = UNSET
     timezone: str | UnsetType = UNSET
-    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None | UnsetType = UNSET
+    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | UnsetType | None = UNSET
     opening_hours: OpeningHours | UnsetType = UNSET
     walk_in_enabled: bool | UnsetType = UNSET
 
@@ -172,7 +171,7 @@ class ServiceUpdate(Body):
     name: Name | UnsetType = UNSET
     duration_minutes: Annotated[int, Meta(ge=5, le=480)] | UnsetType = UNSET
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
-    skill: Tag | None | UnsetType = UNSET
+    skill: Tag | UnsetType | None = UNSET
     min_notice_minutes: Annotated[int, Meta(ge=0, le=60 * 24 * 60)] | UnsetType = UNSET
     max_horizon_days: Annotated[int, Meta(ge=1, le=366)] | UnsetType = UNSET
     buffer_before_minutes: Annotated[int, Meta(ge=0, le=240)] | UnsetType = UNSET
@@ -226,7 +225,7 @@ class RuleUpdate(Body):
     start: HHMM | UnsetType = UNSET
     end: HHMM | UnsetType = UNSET
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
-    quota: Literal["walk_in", "callback", "booking"] | None | UnsetType = UNSET
+    quota: Literal["walk_in", "callback", "booking"] | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         _unique_if_set(self, "modes")

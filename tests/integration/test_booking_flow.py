@@ -130,9 +130,22 @@ async def test_staff_books_on_behalf_with_channel(client):
 
 async def test_preferred_times_come_first_and_limit_keeps_the_best(client):
     agency, _, service = await _setup(client)
-    slots = await _slots(client, agency, service, prefer="2026-03-02T11:00:00+01:00/2026-03-02T12:00:00+01:00", limit=3)
-    assert [s["starts_at"] for s in slots] == ["2026-03-02T10:00:00Z", "2026-03-02T10:15:00Z", "2026-03-02T10:30:00Z"]
-    r = await client.get("/api/v1/availability", params={
-        "agency_id": agency["id"], "service_id": service["id"], **DAY, "prefer": "2026-03-02T11:00:00+01:00"})
+    slots = await _slots(
+        client, agency, service, prefer="2026-03-02T11:00:00+01:00/2026-03-02T12:00:00+01:00", limit=3
+    )
+    assert [s["starts_at"] for s in slots] == [
+        "2026-03-02T10:00:00Z",
+        "2026-03-02T10:15:00Z",
+        "2026-03-02T10:30:00Z",
+    ]
+    r = await client.get(
+        "/api/v1/availability",
+        params={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            **DAY,
+            "prefer": "2026-03-02T11:00:00+01:00",
+        },
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "prefer"

@@ -15,11 +15,22 @@ async def test_purge_expired_holds_keeps_live_claims(client, sessions, clock):
     counsellor = await make_counsellor(client, agency["id"])
     now = clock()
     async with sessions() as session:
-        for offset, kind, expires in [(0, "hold", now - timedelta(minutes=1)), (1, "hold", now + timedelta(minutes=5)),
-                                      (2, "appointment", None)]:
+        for offset, kind, expires in [
+            (0, "hold", now - timedelta(minutes=1)),
+            (1, "hold", now + timedelta(minutes=5)),
+            (2, "appointment", None),
+        ]:
             start = now + timedelta(hours=offset + 1)
-            session.add(Claim(agency_id=uuid.UUID(agency["id"]), counsellor_id=uuid.UUID(counsellor["id"]),
-                              starts_at=start, ends_at=start + timedelta(minutes=30), kind=kind, expires_at=expires))
+            session.add(
+                Claim(
+                    agency_id=uuid.UUID(agency["id"]),
+                    counsellor_id=uuid.UUID(counsellor["id"]),
+                    starts_at=start,
+                    ends_at=start + timedelta(minutes=30),
+                    kind=kind,
+                    expires_at=expires,
+                )
+            )
         await session.commit()
     assert await tasks.purge_expired_holds({"sessions": sessions, "clock": clock}) == 1
     async with sessions() as session:
@@ -29,12 +40,26 @@ async def test_purge_expired_holds_keeps_live_claims(client, sessions, clock):
 
 async def test_purge_idempotency_keys_after_24_hours(sessions, clock):
     async with sessions() as session:
-        session.add_all([
-            IdempotencyKey(principal="anonymous", key="old", request_hash="h", response_status=201, response_body={},
-                           created_at=clock() - timedelta(hours=25)),
-            IdempotencyKey(principal="anonymous", key="new", request_hash="h", response_status=201, response_body={},
-                           created_at=clock() - timedelta(hours=1)),
-        ])
+        session.add_all(
+            [
+                IdempotencyKey(
+                    principal="anonymous",
+                    key="old",
+                    request_hash="h",
+                    response_status=201,
+                    response_body={},
+                    created_at=clock() - timedelta(hours=25),
+                ),
+                IdempotencyKey(
+                    principal="anonymous",
+                    key="new",
+                    request_hash="h",
+                    response_status=201,
+                    response_body={},
+                    created_at=clock() - timedelta(hours=1),
+                ),
+            ]
+        )
         await session.commit()
     assert await tasks.purge_idempotency_keys({"sessions": sessions, "clock": clock}) == 1
     async with sessions() as session:

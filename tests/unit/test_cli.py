@@ -8,7 +8,9 @@ from orchestrator.cli import main, parser
 SECRET = "cli-test-secret-0123456789-abcdefghij"
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["worker"], ["migrate"], ["seed-demo"], ["token", "create"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["worker"], ["migrate"], ["seed-demo"], ["token", "create"]]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parser().parse_args([*command, "--help"])

@@ -9,7 +9,15 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import select
 
-from orchestrator.auth import AGENCY_ADMINS, STAFF_ROLES, Principal, Role, require, require_in_agency
+from orchestrator.auth import (
+    AGENCY_ADMINS,
+    STAFF_ROLES,
+    Principal,
+    Role,
+    require,
+    require_in_agency,
+    staff_of,
+)
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.models import Absence, Agency, AvailabilityRule, Counsellor, Service
@@ -21,11 +29,7 @@ T = TypeVar("T")
 
 def changes(body: msgspec.Struct) -> dict[str, Any]:
     """Fields the client actually sent in a PATCH body."""
-    return {
-        f: getattr(body, f)
-        for f in body.__struct_fields__
-        if getattr(body, f) is not msgspec.UNSET
-    }
+    return {f: getattr(body, f) for f in body.__struct_fields__ if getattr(body, f) is not msgspec.UNSET}
 
 
 async def get_or_404(uow: UnitOfWork, model: type[T], object_id: uuid.UUID) -> T:
@@ -68,8 +72,14 @@ async def update_agency(
     caller = require_in_agency(principal, agency.id, *AGENCY_ADMINS)
     for key, value in fields.items():
         setattr(agency, key, value)
-    audit.record(uow, actor=caller.actor, action="agency.updated", entity=agency, agency_id=agency.id,
-                 fields=sorted(fields))
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="agency.updated",
+        entity=agency,
+        agency_id=agency.id,
+        fields=sorted(fields),
+    )
     return agency
 
 
@@ -123,8 +133,14 @@ async def update_counsellor(
     counsellor, caller = await visible_counsellor(uow, principal, counsellor_id, *AGENCY_ADMINS)
     for key, value in fields.items():
         setattr(counsellor, key, value)
-    audit.record(uow, actor=caller.actor, action="counsellor.updated",
-                 entity=counsellor, agency_id=counsellor.agency_id, fields=sorted(fields))
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="counsellor.updated",
+        entity=counsellor,
+        agency_id=counsellor.agency_id,
+        fields=sorted(fields),
+    )
     return counsellor
 
 
@@ -150,7 +166,7 @@ async def list_services(
     """Anyone sees an agency's active public services; its staff also see staff-only and inactive ones."""
     await get_agency(uow, agency_id)
     query = select(Service).where(Service.agency_id == agency_id)
-    staff = principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(agency_id)
+    staff = staff_of(principal, agency_id) is not None
     if not staff:
         query = query.where(Service.active, Service.bookable_by == "public")
     rows = await uow.session.scalars(query.order_by(Service.name, Service.id))
@@ -159,7 +175,7 @@ async def list_services(
 
 async def visible_service(uow: UnitOfWork, principal: Principal | None, service_id: uuid.UUID) -> Service:
     service = await get_or_404(uow, Service, service_id)
-    staff = principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(service.agency_id)
+    staff = staff_of(principal, service.agency_id) is not None
     if not staff and not (service.active and service.bookable_by == "public"):
         raise NotFound(f"no service {service_id}", code="not_found")
     if not staff and not (await get_agency(uow, service.agency_id, active_only=False)).active:
@@ -174,8 +190,14 @@ async def update_service(
     caller = require_in_agency(principal, service.agency_id, *AGENCY_ADMINS)
     for key, value in fields.items():
         setattr(service, key, value)
-    audit.record(uow, actor=caller.actor, action="service.updated", entity=service,
-                 agency_id=service.agency_id, fields=sorted(fields))
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="service.updated",
+        entity=service,
+        agency_id=service.agency_id,
+        fields=sorted(fields),
+    )
     return service
 
 
@@ -198,15 +220,14 @@ async def create_rule(
     rule = AvailabilityRule(counsellor_id=counsellor.id, **_rule_fields(data))
     uow.session.add(rule)
     await uow.session.flush()
-    audit.record(uow, actor=caller.actor, action="rule.created", entity=rule,
-                 agency_id=counsellor.agency_id)
+    audit.record(uow, actor=caller.actor, action="rule.created", entity=rule, agency_id=counsellor.agency_id)
     return rule
 
 
 async def list_rules(
     uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
 ) -> Sequence[AvailabilityRule]:
-    counsellor, caller = await visible_counsellor(uow, principal, counsellor_id, *STAFF_ROLES)
+    counsellor, _caller = await visible_counsellor(uow, principal, counsellor_id, *STAFF_ROLES)
     rows = await uow.session.scalars(
         select(AvailabilityRule)
         .where(AvailabilityRule.counsellor_id == counsellor.id)
@@ -233,15 +254,20 @@ async def update_rule(
         setattr(rule, key, value)
     if rule.start_time >= rule.end_time:
         raise Invalid("end", "must be after start")
-    audit.record(uow, actor=caller.actor, action="rule.updated", entity=rule,
-                 agency_id=counsellor.agency_id, fields=sorted(fields))
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="rule.updated",
+        entity=rule,
+        agency_id=counsellor.agency_id,
+        fields=sorted(fields),
+    )
     return rule
 
 
 async def delete_rule(uow: UnitOfWork, principal: Principal | None, rule_id: uuid.UUID) -> None:
     rule, counsellor, caller = await _owned_rule(uow, principal, rule_id)
-    audit.record(uow, actor=caller.actor, action="rule.deleted", entity=rule,
-                 agency_id=counsellor.agency_id)
+    audit.record(uow, actor=caller.actor, action="rule.deleted", entity=rule, agency_id=counsellor.agency_id)
     await uow.session.delete(rule)
 
 
@@ -257,15 +283,16 @@ async def create_absence(
     absence = Absence(counsellor_id=counsellor.id, **data)
     uow.session.add(absence)
     await uow.session.flush()
-    audit.record(uow, actor=caller.actor, action="absence.created",
-                 entity=absence, agency_id=counsellor.agency_id)
+    audit.record(
+        uow, actor=caller.actor, action="absence.created", entity=absence, agency_id=counsellor.agency_id
+    )
     return absence
 
 
 async def list_absences(
     uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
 ) -> Sequence[Absence]:
-    counsellor, caller = await visible_counsellor(uow, principal, counsellor_id, *STAFF_ROLES)
+    counsellor, _caller = await visible_counsellor(uow, principal, counsellor_id, *STAFF_ROLES)
     rows = await uow.session.scalars(
         select(Absence).where(Absence.counsellor_id == counsellor.id).order_by(Absence.starts_at, Absence.id)
     )
@@ -275,6 +302,7 @@ async def list_absences(
 async def delete_absence(uow: UnitOfWork, principal: Principal | None, absence_id: uuid.UUID) -> None:
     absence = await get_or_404(uow, Absence, absence_id)
     counsellor, caller = await visible_counsellor(uow, principal, absence.counsellor_id, *ABSENCE_ROLES)
-    audit.record(uow, actor=caller.actor, action="absence.deleted",
-                 entity=absence, agency_id=counsellor.agency_id)
+    audit.record(
+        uow, actor=caller.actor, action="absence.deleted", entity=absence, agency_id=counsellor.agency_id
+    )
     await uow.session.delete(absence)

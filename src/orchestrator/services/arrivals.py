@@ -21,7 +21,7 @@ from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, NotFound
 from orchestrator.models import Agency, Appointment
-from orchestrator.queue_repo import appointment_label, load_snapshot, local_day
+from orchestrator.repositories.queue import appointment_label, load_snapshot, local_day
 from orchestrator.services import audit
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.queue_common import agency_of, agency_tz, event, publish, release_claim

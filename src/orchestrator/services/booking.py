@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 import phonenumbers
 
 from orchestrator import outbox
-from orchestrator.auth import STAFF_ROLES, Principal
+from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
-from orchestrator.repositories import claim_time, load_calendars, service_spec
+from orchestrator.repositories.calendars import claim_time, load_calendars, service_spec
 from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
 from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.types import Interval, Mode
@@ -53,18 +53,12 @@ class Booking:
         return self.agency.timezone
 
 
-def _staff_of(principal: Principal | None, agency_id: uuid.UUID) -> Principal | None:
-    if principal is not None and principal.role in STAFF_ROLES and principal.sees_agency(agency_id):
-        return principal
-    return None
-
-
 async def _booking(
     uow: UnitOfWork, principal: Principal | None, agency_id: uuid.UUID, service_id: uuid.UUID
 ) -> Booking:
     agency = await get_agency(uow, agency_id)
     service = await uow.session.get(Service, service_id)
-    staff = _staff_of(principal, agency.id)
+    staff = staff_of(principal, agency.id)
     if (
         service is None
         or service.agency_id != agency.id

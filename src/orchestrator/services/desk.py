@@ -11,7 +11,7 @@ agency-wide lock (see :func:`call_next` for the steps):
   commit) serializes the calls of *one* counsellor: a double click waits, then sees the person
   the first click handed out and gets 409 ``busy``. The "busy?" check reads state loaded after
   taking the lock, so it sees every committed call of that counsellor;
-- a ticket is claimed by :func:`orchestrator.queue_claims.claim_first_waiting`: the first of this
+- a ticket is claimed by :func:`orchestrator.repositories.queue_claims.claim_first_waiting`: the first of this
   counsellor's ranked candidates whose row is still ``waiting`` and not locked by anyone, locked
   ``FOR NO KEY UPDATE SKIP LOCKED`` and updated in the same statement. Two concurrent callers
   can never lock the same row, and a row that changed meanwhile fails the status re-check, so
@@ -53,9 +53,9 @@ from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid
 from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
-from orchestrator.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
-from orchestrator.queue_repo import Snapshot, appointment_label, load_snapshot
-from orchestrator.repositories import lock_counsellors
+from orchestrator.repositories.calendars import lock_counsellors
+from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
+from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
 from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_work
 from orchestrator.schemas_queue import DeskUpdate
 from orchestrator.services import admin, audit

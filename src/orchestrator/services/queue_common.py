@@ -7,7 +7,7 @@ The use cases live by domain: :mod:`~orchestrator.services.tickets` (issue and a
 Concurrency, in one place (each module's docstrings say why its part is safe):
 
 - nobody is handed out twice: a ticket is called by one conditional ``UPDATE`` whose row is
-  taken with ``FOR NO KEY UPDATE SKIP LOCKED`` (:func:`orchestrator.queue_claims.claim_first_waiting`);
+  taken with ``FOR NO KEY UPDATE SKIP LOCKED`` (``repositories.queue_claims.claim_first_waiting``);
   every other ticket action locks its ticket row (``FOR NO KEY UPDATE``) and checks its status;
 - a counsellor never has two people at once: call next holds that counsellor's advisory lock
   (:func:`orchestrator.repositories.lock_counsellors`) from before its "busy?" check to commit;
@@ -35,9 +35,9 @@ from orchestrator.auth import Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.models import Agency, Claim, JobSeeker, WalkInTicket
-from orchestrator.queue_board import board_stats
-from orchestrator.queue_claims import recorded_dedupe_keys
-from orchestrator.queue_repo import Snapshot, minutes_up
+from orchestrator.repositories.queue import Snapshot, minutes_up
+from orchestrator.repositories.queue_board import board_stats
+from orchestrator.repositories.queue_claims import recorded_dedupe_keys
 
 DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
 QUEUE_ROLES = (*DESK_ROLES, Role.COUNSELLOR)

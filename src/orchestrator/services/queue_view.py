@@ -13,8 +13,8 @@ from orchestrator import live
 from orchestrator.auth import Principal, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.models import Agency
-from orchestrator.queue_board import board_stats, recent_calls
-from orchestrator.queue_repo import Snapshot, appointment_label, load_snapshot
+from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
+from orchestrator.repositories.queue_board import board_stats, recent_calls
 from orchestrator.services import admin
 from orchestrator.services.queue_common import QUEUE_ROLES, TicketView
 

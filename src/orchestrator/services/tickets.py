@@ -29,8 +29,8 @@ from orchestrator.auth import Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
-from orchestrator.queue_repo import expected_duration, load_snapshot, local_day
-from orchestrator.repositories import claim_time, live_claims, lock_counsellors
+from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
+from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
 from orchestrator.schemas_queue import TicketCreate, TicketTransfer
 from orchestrator.services import admin, audit
 from orchestrator.services.queue_common import (

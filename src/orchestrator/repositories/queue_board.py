@@ -8,7 +8,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Appointment, Counsellor, WalkInTicket
-from orchestrator.queue_repo import Snapshot, appointment_label, day_bounds
+from orchestrator.repositories.queue import Snapshot, appointment_label, day_bounds
 
 BOARD_CALLS = 8
 

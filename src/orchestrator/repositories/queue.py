@@ -6,9 +6,9 @@ appointments, and services with durations learned from the service times observe
 agency. Policy parameters come from ``agencies.queue_policy``. Six prepared statements, plain
 row tuples (no ORM entities), whatever the queue's size.
 
-Next to it: policy parsing (:mod:`orchestrator.queue_policy`), the row locks and conditional
-updates that make call next safe (:mod:`orchestrator.queue_claims`), the display board's
-queries and counters (:mod:`orchestrator.queue_board`).
+Next to it: policy parsing (:mod:`orchestrator.repositories.queue_policy`), the row locks and conditional
+updates that make call next safe (:mod:`orchestrator.repositories.queue_claims`), the display board's
+queries and counters (:mod:`orchestrator.repositories.queue_board`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from orchestrator.models import (
     Service,
     WalkInTicket,
 )
-from orchestrator.queue_policy import QueueSettings, queue_settings
-from orchestrator.repositories import live_claims
+from orchestrator.repositories.calendars import live_claims
+from orchestrator.repositories.queue_policy import QueueSettings, queue_settings
 from orchestrator.scheduling.intervals import merge
 from orchestrator.scheduling.queue import (
     DeskCounsellor,

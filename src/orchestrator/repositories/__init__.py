@@ -1,0 +1,1 @@
+"""Named queries: rows ⇄ core types. ``calendars`` (counsellor time, claims) and ``queue*`` (walk-ins)."""
