@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
+import phonenumbers
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 ModeName = Literal["in_person", "phone", "video"]
@@ -31,6 +32,21 @@ def _zones() -> frozenset[str]:
 def check_timezone(name: str) -> None:
     if name not in _zones():
         raise ValueError(f"timezone: unknown IANA time zone {name!r}")
+
+
+def e164_phone(raw: str | None, field: str = "job_seeker.phone") -> str | None:
+    """A phone number in E.164 (French numbers may be written nationally), or ``Invalid``."""
+    from orchestrator.errors import Invalid
+
+    if raw is None:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException as exc:
+        raise Invalid(field, "not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid(field, "not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def parse_hhmm(value: str) -> time:

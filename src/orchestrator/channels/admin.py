@@ -6,17 +6,14 @@ services is open to anyone; everything else needs a bearer token scoped to the a
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
 from litestar import Router, delete, get, patch, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from orchestrator.auth import Principal
-from orchestrator.db import UnitOfWork
+from orchestrator.channels.http import Caller, Id, UoW
 from orchestrator.models import AvailabilityRule
 from orchestrator.schemas import (
     AbsenceCreate,
@@ -36,10 +33,6 @@ from orchestrator.schemas import (
     to_struct,
 )
 from orchestrator.services import admin
-
-Caller = NamedDependency[Principal | None]
-UoW = NamedDependency[UnitOfWork]
-Id = FromPath[uuid.UUID]
 
 
 def _body(data: msgspec.Struct) -> dict[str, Any]:

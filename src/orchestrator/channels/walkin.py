@@ -15,22 +15,20 @@ import string
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
 
-import msgspec
 from litestar import MediaType, Response, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from orchestrator import live
 from orchestrator.app import Deps
-from orchestrator.auth import Principal
-from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.channels.http import Caller, Clock, Id, IdempotencyKey, ManageToken, UoW, idempotent_create
+from orchestrator.db import unit_of_work
 from orchestrator.models import Appointment
 from orchestrator.schemas import to_struct
 from orchestrator.schemas_queue import (
@@ -44,16 +42,10 @@ from orchestrator.schemas_queue import (
     TicketTransfer,
     WorkRead,
 )
-from orchestrator.services import arrivals, desk, idempotency, queue_view, tickets
+from orchestrator.services import arrivals, desk, queue_view, tickets
 from orchestrator.services.queue_common import TicketView
 
-Caller = NamedDependency[Principal | None]
-UoW = NamedDependency[UnitOfWork]
-Clock = NamedDependency[Callable[[], datetime]]
 Dependencies = NamedDependency[Deps]
-Id = FromPath[uuid.UUID]
-ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)]
 
 SSE_RETRY_MS = 1000  # how soon browsers reconnect
@@ -79,27 +71,6 @@ def _appointment(appointment: Appointment, label: str) -> AppointmentQueueRead:
 # --- tickets --------------------------------------------------------------------------------
 
 
-async def _idempotent(
-    uow: UnitOfWork,
-    principal: Principal | None,
-    key: str | None,
-    data: msgspec.Struct,
-    create: Callable[[], Awaitable[Any]],
-) -> Response[Any]:
-    """Run ``create`` once per (caller, Idempotency-Key); replay the first response for the same body."""
-    if key is None:
-        return Response(await create(), status_code=HTTP_201_CREATED)
-    key = idempotency.check_key(key)
-    who = principal.actor if principal else "anonymous"
-    digest = idempotency.fingerprint(msgspec.json.encode(data))
-    stored = await idempotency.replay(uow, principal=who, key=key, request_hash=digest)
-    if stored is not None:
-        return Response(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-    body = msgspec.to_builtins(await create())
-    await idempotency.remember(uow, principal=who, key=key, request_hash=digest, status=201, body=body)
-    return Response(body, status_code=HTTP_201_CREATED)
-
-
 @post("/agencies/{agency_id:uuid}/tickets", status_code=HTTP_201_CREATED)
 async def issue_ticket(
     agency_id: Id,
@@ -116,7 +87,7 @@ async def issue_ticket(
         view = await tickets.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
         return _ticket(view)
 
-    return await _idempotent(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, principal, idempotency_key, data, create)
 
 
 @get("/tickets/{ticket_id:uuid}")

@@ -8,17 +8,23 @@ with the ``X-Manage-Token`` header they received when booking.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, Router, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from orchestrator.auth import Principal
-from orchestrator.db import UnitOfWork
+from orchestrator.channels.http import (
+    Caller,
+    Clock,
+    Config,
+    Id,
+    IdempotencyKey,
+    ManageToken,
+    UoW,
+    idempotent_create,
+)
 from orchestrator.errors import Invalid
 from orchestrator.models import Appointment, Hold
 from orchestrator.schemas import (
@@ -31,16 +37,7 @@ from orchestrator.schemas import (
     SlotRead,
     to_struct,
 )
-from orchestrator.services import booking, idempotency
-from orchestrator.settings import Settings
-
-Caller = NamedDependency[Principal | None]
-UoW = NamedDependency[UnitOfWork]
-Clock = NamedDependency[Callable[[], datetime]]
-Config = NamedDependency[Settings]
-Id = FromPath[uuid.UUID]
-ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
+from orchestrator.services import booking
 
 
 class SlotsRead(msgspec.Struct):
@@ -73,27 +70,6 @@ def _window(field: str, raw: str) -> tuple[datetime, datetime]:
 
 def _read(appointment: Appointment, manage_token: str | None = None) -> AppointmentRead:
     return to_struct(AppointmentRead, appointment, manage_token=manage_token)
-
-
-async def _idempotent(
-    uow: UnitOfWork,
-    principal: Principal | None,
-    key: str | None,
-    data: msgspec.Struct,
-    create: Callable[[], Awaitable[Any]],
-) -> Response[Any]:
-    """Run ``create`` once per (caller, Idempotency-Key); replay the first response for the same body."""
-    if key is None:
-        return Response(await create(), status_code=201)
-    key = idempotency.check_key(key)
-    who = principal.actor if principal else "anonymous"
-    digest = idempotency.fingerprint(msgspec.json.encode(data))
-    stored = await idempotency.replay(uow, principal=who, key=key, request_hash=digest)
-    if stored is not None:
-        return Response(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-    body = msgspec.to_builtins(await create())
-    await idempotency.remember(uow, principal=who, key=key, request_hash=digest, status=201, body=body)
-    return Response(body, status_code=201)
 
 
 @get("/availability")
@@ -153,7 +129,7 @@ async def create_hold(
         )
         return to_struct(HoldRead, hold)
 
-    return await _idempotent(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, principal, idempotency_key, data, create)
 
 
 @post("/appointments", status_code=201)
@@ -173,7 +149,7 @@ async def create_appointment(
         appointment, token = await booking.book_appointment(uow, principal, data, now=clock())
         return _read(appointment, token)
 
-    return await _idempotent(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, principal, idempotency_key, data, create)
 
 
 @get("/appointments/{appointment_id:uuid}")

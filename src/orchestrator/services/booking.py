@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import phonenumbers
-
 from orchestrator import outbox
 from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
@@ -22,7 +20,7 @@ from orchestrator.repositories.calendars import claim_time, load_calendars, serv
 from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
 from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.types import Interval, Mode
-from orchestrator.schemas import AppointmentCreate, HoldCreate, JobSeekerIn, Reschedule
+from orchestrator.schemas import AppointmentCreate, HoldCreate, JobSeekerIn, Reschedule, e164_phone
 from orchestrator.services import audit
 from orchestrator.services.admin import get_agency
 from orchestrator.services.appointments import appointment_for, new_manage_token
@@ -243,18 +241,6 @@ async def _live_hold(uow: UnitOfWork, body: AppointmentCreate, now: datetime) ->
 # --- appointments ---------------------------------------------------------------------------
 
 
-def _phone(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        number = phonenumbers.parse(raw, "FR")
-    except phonenumbers.NumberParseException as exc:
-        raise Invalid("job_seeker.phone", "not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise Invalid("job_seeker.phone", "not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _job_seeker(agency_id: uuid.UUID, data: JobSeekerIn) -> JobSeeker:
     needs = data.needs
     if data.preferred_channel == "sms" and not data.phone:
@@ -264,7 +250,7 @@ def _job_seeker(agency_id: uuid.UUID, data: JobSeekerIn) -> JobSeeker:
     return JobSeeker(
         agency_id=agency_id,
         name=data.name,
-        phone=_phone(data.phone),
+        phone=e164_phone(data.phone),
         email=data.email,
         language=data.language,
         preferred_channel=data.preferred_channel,

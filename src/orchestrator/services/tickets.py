@@ -20,7 +20,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +30,7 @@ from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
 from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
+from orchestrator.schemas import e164_phone
 from orchestrator.schemas_queue import TicketCreate, TicketTransfer
 from orchestrator.services import admin, audit
 from orchestrator.services.queue_common import (
@@ -56,18 +56,6 @@ def _bad_transition(ticket: WalkInTicket, action: str) -> Conflict:
         code="bad_transition",
         status_now=ticket.status,
     )
-
-
-def _phone(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        number = phonenumbers.parse(raw, "FR")
-    except phonenumbers.NumberParseException as exc:
-        raise Invalid("job_seeker.phone", "not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise Invalid("job_seeker.phone", "not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def _next_numbers(uow: UnitOfWork, agency_id: uuid.UUID, day: Any, prefix: str) -> tuple[int, int]:
@@ -119,7 +107,7 @@ async def issue_ticket(
             raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
     seeker: JobSeeker | None = None
     if body.job_seeker is not None and (body.job_seeker.name or body.job_seeker.phone):
-        phone = _phone(body.job_seeker.phone)
+        phone = e164_phone(body.job_seeker.phone)
         # A number given for the queue is consent to be texted about this ticket.
         seeker = JobSeeker(
             agency_id=agency.id,
