@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Absence, AvailabilityRule, Claim, Counsellor, Service
 from orchestrator.scheduling.availability import CounsellorCalendar, ServiceSpec
-from orchestrator.scheduling.rules import WeeklyRule, expand_rules, zone
+from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds, zone
 from orchestrator.scheduling.types import Interval, Mode
 
 EXCLUSION_VIOLATION = "23P01"
+MAX_BUFFER = timedelta(minutes=240)  # schemas cap buffer_before/after_minutes at 240
 BOOKED_KINDS = ("appointment", "hold", "callback", "service")
 
 
@@ -52,8 +53,9 @@ async def load_calendars(
 ) -> list[CounsellorCalendar]:
     """Snapshot of active counsellors' working time, claims and absences around ``window``.
 
-    Four queries whatever the number of counsellors. Claims and absences are loaded one day
-    beyond each side of the window (buffers and the per-day load of the counsellor choice).
+    Four queries whatever the number of counsellors. Claims and absences are loaded over the
+    whole local days of the window plus the longest buffer (buffers and the per-day load of the
+    counsellor choice).
     """
     # plain row tuples, not ORM entities: this runs on every availability and booking request
     query = select(Counsellor.id, Counsellor.skills, Counsellor.languages, Counsellor.modes).where(
@@ -67,10 +69,13 @@ async def load_calendars(
     if not counsellors:
         return []
     ids = [c.id for c in counsellors]
+    # Whole local days around the window (a rule never crosses midnight; the counsellor choice
+    # weighs each counsellor's load over the slot's local day), plus the longest service buffer.
     local = zone(tz)
-    first_day = window.start.astimezone(local).date() - timedelta(days=1)
-    last_day = window.end.astimezone(local).date() + timedelta(days=1)
-    margin_start, margin_end = window.start - timedelta(days=1), window.end + timedelta(days=1)
+    first_day = window.start.astimezone(local).date()
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(local).date()
+    margin_start = local_day_bounds(first_day, tz).start - MAX_BUFFER
+    margin_end = local_day_bounds(last_day, tz).end + MAX_BUFFER
 
     rules: dict[uuid.UUID, list[WeeklyRule]] = defaultdict(list)
     r = AvailabilityRule

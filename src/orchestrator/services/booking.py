@@ -27,7 +27,7 @@ from orchestrator.services.appointments import appointment_for, new_manage_token
 
 CLAIM_ATTEMPTS = 8  # a lost race is retried on a fresh snapshot (another counsellor may be free)
 ALTERNATIVES = 5
-ALTERNATIVE_DAYS = 7  # how far after the asked time a 409 looks for other slots
+ALTERNATIVE_DAYS = 3  # how far after the asked time a 409 looks for other slots
 JOB_SEEKER = "job_seeker:manage_token"
 # SlotUnavailable codes that mean "this time is not bookable as asked" (422) rather than "taken" (409)
 INVALID_CODES = {
