@@ -149,3 +149,18 @@ async def test_preferred_times_come_first_and_limit_keeps_the_best(client):
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "prefer"
+
+
+async def test_holds_are_audited_without_personal_data(client, sessions):
+    from sqlalchemy import select
+
+    from orchestrator.models import AuditEvent
+
+    agency, _, service = await _setup(client)
+    r = await client.post("/api/v1/holds", json={"agency_id": agency["id"], "service_id": service["id"],
+                                                 "starts_at": "2026-03-02T10:00:00+01:00", "mode": "phone"})
+    assert r.status_code == 201, r.text
+    async with sessions() as session:
+        event = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "hold.placed"))).one()
+    assert (event.actor, str(event.entity_id)) == ("public", r.json()["id"])
+    assert event.data["starts_at"] == "2026-03-02T09:00:00+00:00"

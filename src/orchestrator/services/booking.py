@@ -220,6 +220,16 @@ async def place_hold(
     )
     uow.session.add(hold)
     await uow.session.flush()
+    audit.record(
+        uow,
+        actor=ctx.staff.actor if ctx.staff else "public",
+        action="hold.placed",
+        entity=hold,
+        agency_id=ctx.agency.id,
+        counsellor_id=hold.counsellor_id,
+        starts_at=hold.starts_at.isoformat(),
+        expires_at=expires_at.isoformat(),
+    )
     return hold
 
 
