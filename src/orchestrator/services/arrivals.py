@@ -54,15 +54,7 @@ async def check_in(
     appointment.status, appointment.checked_in_at, appointment.updated_at = "checked_in", now, now
     actor = staff.actor if staff is not None else "job_seeker:manage_token"
     audit.record(uow, actor=actor, action="appointment.checked_in", entity=appointment, agency_id=agency.id)
-    label = appointment_label(appointment, tz)
-    snapshot = await load_snapshot(uow.session, agency, now)
-    publish(
-        uow,
-        redis,
-        agency.id,
-        event("checked_in", snapshot, kind="appointment", id=str(appointment.id), label=label),
-    )
-    return appointment, label
+    return appointment, await _announce(uow, redis, agency, appointment, "checked_in", now)
 
 
 async def _staff_appointment(
@@ -99,15 +91,7 @@ async def complete_appointment(
         agency_id=agency.id,
         service_seconds=seconds,
     )
-    label = appointment_label(appointment, agency_tz(agency))
-    snapshot = await load_snapshot(uow.session, agency, now)
-    publish(
-        uow,
-        redis,
-        agency.id,
-        event("completed", snapshot, kind="appointment", id=str(appointment.id), label=label),
-    )
-    return appointment, label
+    return appointment, await _announce(uow, redis, agency, appointment, "completed", now)
 
 
 async def no_show_appointment(
@@ -129,12 +113,19 @@ async def no_show_appointment(
     audit.record(
         uow, actor=caller.actor, action="appointment.no_show", entity=appointment, agency_id=agency.id
     )
+    return appointment, await _announce(uow, redis, agency, appointment, "no_show", now)
+
+
+async def _announce(
+    uow: UnitOfWork, redis: Redis, agency: Agency, appointment: Appointment, event_type: str, now: datetime
+) -> str:
+    """Tell consoles and boards (after commit) that the appointment moved; return its label."""
     label = appointment_label(appointment, agency_tz(agency))
     snapshot = await load_snapshot(uow.session, agency, now)
     publish(
         uow,
         redis,
         agency.id,
-        event("no_show", snapshot, kind="appointment", id=str(appointment.id), label=label),
+        event(event_type, snapshot, kind="appointment", id=str(appointment.id), label=label),
     )
-    return appointment, label
+    return label
