@@ -62,6 +62,7 @@ from orchestrator.services import admin, audit
 from orchestrator.services.queue_common import (
     QUEUE_ROLES,
     agency_of,
+    call_event,
     event,
     notify_called,
     notify_soon,
@@ -230,17 +231,7 @@ async def _called(
         uow,
         redis,
         ticket.agency_id,
-        event(
-            "called",
-            after,
-            kind="ticket",
-            id=str(ticket.id),
-            number=ticket.number,
-            label=ticket.number,
-            desk=ticket.desk,
-            counsellor_id=str(counsellor.id),
-            call=ticket.call_count,
-        ),
+        call_event("called", after, ticket, counsellor.id),
     )
     return WorkView(decision, counsellor, ticket.service_id, ticket.number, ticket=ticket)
 

@@ -56,6 +56,14 @@ class TicketView:
     def estimated_wait_minutes(self) -> int | None:
         return minutes_up(self.estimated_wait)
 
+    @classmethod
+    def in_queue(cls, ticket: Any, snapshot: Snapshot) -> TicketView:
+        """The ticket with its place and estimated wait in ``snapshot``."""
+        key = str(ticket.id)
+        return cls(
+            ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
+        )
+
 
 async def agency_of(uow: UnitOfWork, agency_id: uuid.UUID) -> Agency:
     agency = await uow.session.get(Agency, agency_id)
@@ -84,6 +92,23 @@ def event(event_type: str, snapshot: Snapshot, **fields: Any) -> dict[str, Any]:
     """An event that changes who is waiting: carries the board counters of ``snapshot`` (its
     order and wait estimates are computed once per snapshot and shared with the SMS notices)."""
     return {"type": event_type, "at": snapshot.now.isoformat(), **fields, **board_stats(snapshot)}
+
+
+def call_event(
+    event_type: str, snapshot: Snapshot, ticket: Any, counsellor_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """A ticket called (or recalled) to a desk."""
+    return event(
+        event_type,
+        snapshot,
+        kind="ticket",
+        id=str(ticket.id),
+        number=ticket.number,
+        label=ticket.number,
+        desk=ticket.desk,
+        counsellor_id=str(counsellor_id),
+        call=ticket.call_count,
+    )
 
 
 def light_event(event_type: str, now: datetime, **fields: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from orchestrator.services.queue_common import (
     TicketView,
     agency_of,
     agency_tz,
+    call_event,
     event,
     light_event,
     notify_called,
@@ -198,10 +199,7 @@ async def get_ticket(
         raise NotFound(f"no ticket {ticket_id}", code="not_found")
     require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
     snapshot = await load_snapshot(uow.session, await agency_of(uow, ticket.agency_id), now)
-    key = str(ticket.id)
-    return TicketView(
-        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
-    )
+    return TicketView.in_queue(ticket, snapshot)
 
 
 async def recall_ticket(
@@ -243,17 +241,7 @@ async def recall_ticket(
         uow,
         redis,
         agency.id,
-        event(
-            "recalled",
-            snapshot,
-            kind="ticket",
-            id=str(ticket.id),
-            number=ticket.number,
-            label=ticket.number,
-            desk=ticket.desk,
-            counsellor_id=str(ticket.counsellor_id),
-            call=ticket.call_count,
-        ),
+        call_event("recalled", snapshot, ticket, ticket.counsellor_id),
     )
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
@@ -389,10 +377,7 @@ async def requeue_ticket(
     snapshot = await load_snapshot(uow.session, agency, now)
     await notify_soon(uow, snapshot)
     publish(uow, redis, agency.id, event("requeued", snapshot, id=str(ticket.id), number=ticket.number))
-    key = str(ticket.id)
-    return TicketView(
-        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
-    )
+    return TicketView.in_queue(ticket, snapshot)
 
 
 async def no_show_ticket(
@@ -494,7 +479,4 @@ async def transfer_ticket(
             service_id=str(ticket.service_id),
         ),
     )
-    key = str(ticket.id)
-    return TicketView(
-        ticket, snapshot.positions().get(key), snapshot.waits().get(key), ticket.job_seeker_id is not None
-    )
+    return TicketView.in_queue(ticket, snapshot)
