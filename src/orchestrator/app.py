@@ -27,6 +27,7 @@ from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.db import UnitOfWork, make_engine, make_sessionmaker, unit_of_work
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
+from orchestrator.scheduling.transitions import BadTransition
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict
 
 def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     return problem(exc.status, exc.title, exc.detail, code=exc.code, **exc.extra)
+
+
+def _bad_transition(_: Request[Any, Any, Any], exc: BadTransition) -> Response[dict[str, Any]]:
+    return problem(409, "Conflict", str(exc), code="bad_transition", status_now=exc.current.value)
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -217,6 +222,7 @@ def create_app(
         },
         exception_handlers={
             DomainError: _domain_error,
+            BadTransition: _bad_transition,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
