@@ -119,7 +119,7 @@ async def db_connection(servers: Servers) -> AsyncIterator[object]:
 
     from orchestrator.db import to_async_url
 
-    engine = create_async_engine(to_async_url(servers.database_url), poolclass=NullPool)
+    engine = create_async_engine(to_async_url(servers.database_url), poolclass=NullPool, hide_parameters=True)
     conn = await engine.connect()
     trans = await conn.begin()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -13,10 +15,8 @@ from typing import Any
 from litestar import Litestar, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -24,10 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
+from orchestrator.channels.ratelimit import rate_limit
 from orchestrator.db import UnitOfWork, make_engine, make_sessionmaker, unit_of_work
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
 from orchestrator.scheduling.transitions import BadTransition
+from orchestrator.schemas import edge_violation
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,14 +84,27 @@ def _bad_transition(_: Request[Any, Any, Any], exc: BadTransition) -> Response[d
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     extra: dict[str, Any] = {}
+    status = exc.status_code
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        extra["errors"] = [
-            {"field": _error_field(e), "message": e.get("message")} for e in exc.extra if isinstance(e, dict)
-        ]
-    title = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found"}.get(
-        exc.status_code, "Error"
-    )
-    return problem(exc.status_code, title, exc.detail, **extra)
+        errors = [_validation_error(e) for e in exc.extra if isinstance(e, dict)]
+        extra["errors"] = [{"field": field, "message": message} for field, message, _ in errors]
+        if errors and all(edge for _, _, edge in errors):
+            status = 422  # well-formed, but breaks the text/time rule
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        422: "Unprocessable content",
+    }.get(status, "Error")
+    return problem(status, title, exc.detail, **extra)
+
+
+def _validation_error(error: dict[str, Any]) -> tuple[str | None, Any, bool]:
+    """(field, message, broke the text/time rule) of one Litestar validation error."""
+    message = error.get("message")
+    plain = edge_violation(str(message))
+    return _error_field(error), plain or message, plain is not None
 
 
 def _error_field(error: dict[str, Any]) -> str | None:
@@ -114,17 +129,30 @@ def _field_from_message(message: str) -> str | None:
     path = message.split(marker, 1)[1].rstrip("`") if marker in message else None
     if match := _NAMED_FIELD.search(message):
         return f"{path}.{match.group(1)}" if path else match.group(1)
-    if path:
-        return path
-    if match := _PREFIXED_FIELD.match(message):
-        return match.group(1)
+    prefixed = _PREFIXED_FIELD.match(message)
+    if path:  # a nested body's own check names its field: "name: …" at `$.job_seeker`
+        return f"{path}.{prefixed.group(1)}" if prefixed else path
+    return prefixed.group(1) if prefixed else None
+
+
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the asyncpg error (itself wrapped)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if (state := getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)) is not None:
+            return str(state)
     return None
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if isinstance(exc, DBAPIError) and "could not serialize" in str(exc):
-        return problem(409, "Conflict", "concurrent update, try again", code="retry")
-    log.exception("unhandled error")
+    if isinstance(exc, DBAPIError) and _sqlstate(exc) in RETRYABLE_SQLSTATES:
+        response = problem(409, "Conflict", "concurrent update, try again", code="retry")
+        response.headers["Retry-After"] = "1"
+        return response
+    # no personal data: engines hide bound parameters, the log formatter hides driver messages
+    log.exception("unhandled error", extra={"sqlstate": _sqlstate(exc)})
     return problem(500, "Internal server error", "unexpected error; it has been logged")
 
 
@@ -197,17 +225,26 @@ def create_app(
     def provide_settings() -> Settings:
         return settings
 
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.public_rate_limit_per_minute),
-        # staff calls carry a bearer token (checked by the principal dependency): not throttled
-        check_throttle_handler=lambda request: "authorization" not in request.headers,
-        store="rate_limit",
+    def provide_idempotency_scope(request: Request[Any, Any, Any], principal: Principal | None) -> str:
+        """Whose Idempotency-Keys a request may replay: the token's subject, or for anonymous
+        callers their client address (keyed-hashed: an address is personal data)."""
+        if principal is not None:
+            return principal.actor
+        client = request.client.host if request.client else "unknown"
+        digest = hmac.new(settings.token_secret.encode(), client.encode(), hashlib.sha256).hexdigest()
+        return f"anonymous:{digest[:40]}"
+
+    public_limit = rate_limit(
+        resolved["deps"].redis,
+        settings.public_rate_limit_per_minute,
+        settings.token_secret,
+        clock=lambda: resolved["deps"].clock(),
     )
     handlers: list[Any] = [
         health,
         ready,
         *admin.HANDLERS,
-        web.router(rate_limit.middleware),
+        web.router(public_limit),
         *walkin.HANDLERS,
         *(route_handlers or []),
     ]
@@ -219,6 +256,7 @@ def create_app(
             "uow": Provide(provide_uow),
             "principal": Provide(provide_principal, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "idempotency_scope": Provide(provide_idempotency_scope, sync_to_thread=False),
         },
         exception_handlers={
             DomainError: _domain_error,
@@ -226,7 +264,6 @@ def create_app(
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        stores={"rate_limit": RedisStore(resolved["deps"].redis, namespace="orchestrator:ratelimit")},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="orchestrator",

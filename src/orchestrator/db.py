@@ -27,7 +27,10 @@ def to_async_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: errors and tracebacks never carry bound values (names, phone numbers)
+    return create_async_engine(
+        to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -36,6 +37,30 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+    def formatException(self, ei: Any) -> str:
+        return safe_traceback(ei[1]) if ei and ei[1] is not None else super().formatException(ei)
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` with the database driver's messages hidden.
+
+    SQLAlchemy engines hide bound parameters (``hide_parameters``), but the driver's own message
+    quotes row values ("DETAIL: Key (phone)=(+336…) already exists"): those lines are replaced
+    by the exception type and SQLSTATE."""
+    summary = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    stack = [summary]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.exc_type is not None and node.exc_type.__module__.startswith("asyncpg"):
+            # _str is what format() prints after the type name (CPython 3.11+)
+            node._str = "(driver message hidden: it may quote row values)"  # type: ignore[attr-defined]
+        stack.extend(n for n in (node.__cause__, node.__context__) if n is not None)
+    return "".join(summary.format()).rstrip()
 
 
 def configure_logging(level: str = "INFO", *, as_json: bool = True) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, time
 from functools import lru_cache
-from typing import Annotated, Any, Literal, TypeVar
+from importlib import resources
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 import phonenumbers
@@ -14,8 +16,10 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 ModeName = Literal["in_person", "phone", "video"]
 ChannelName = Literal["web", "sms", "voice", "walk_in", "front_desk"]
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+# The patterns document the text rule in the OpenAPI; ``Body.__post_init__`` enforces it.
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_CONTROL)]
 Tag = Annotated[str, Meta(min_length=1, max_length=80, pattern=r"^[a-z0-9_\-]+$")]
 Language = Annotated[str, Meta(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
@@ -34,14 +38,30 @@ def check_timezone(name: str) -> None:
         raise ValueError(f"timezone: unknown IANA time zone {name!r}")
 
 
-def e164_phone(raw: str | None, field: str = "job_seeker.phone") -> str | None:
-    """A phone number in E.164 (French numbers may be written nationally), or ``Invalid``."""
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    """IANA zone → ISO 3166 country code, from the tz database's own ``zone.tab``."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
+    return {row[2]: row[0] for row in rows if len(row) >= 3}
+
+
+def phone_region(timezone: str, default: str = "FR") -> str:
+    """The region whose national numbering applies at an agency: from its time zone (Indian/
+    Reunion → RE, so "0692…" is a Réunion mobile), ``default`` when the zone names no country."""
+    return _zone_countries().get(timezone, default)
+
+
+def e164_phone(raw: str | None, field: str = "job_seeker.phone", *, region: str = "FR") -> str | None:
+    """A phone number in E.164; national numbers are read in ``region`` (see :func:`phone_region`).
+
+    Raises ``Invalid`` naming ``field``."""
     from orchestrator.errors import Invalid
 
     if raw is None:
         return None
     try:
-        number = phonenumbers.parse(raw, "FR")
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise Invalid(field, "not a phone number") from exc
     if not phonenumbers.is_valid_number(number):
@@ -64,8 +84,82 @@ def _unique_if_set(body: Any, *fields: str) -> None:
             _unique(field, values)
 
 
+# --- the one rule for text and time at the edge -----------------------------------------------
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+CONTROL_CHARACTERS = "must not contain control characters"
+OUT_OF_RANGE = f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_text(field: str, value: str, *, multiline: bool = False) -> str:
+    """Free text from outside: no control characters (newlines and tabs only in multi-line text).
+
+    PostgreSQL cannot store NUL; the others corrupt logs, SMS bodies and calendar files."""
+    if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value):
+        raise ValueError(f"{field}: {CONTROL_CHARACTERS}")
+    return value
+
+
+def check_moment(field: str, value: datetime) -> datetime:
+    """An aware instant from outside, in UTC, inside [EARLIEST, LATEST): nothing downstream can
+    overflow, whatever the offset (9999-12-31T23:00-05:00 is past year 9999 in UTC)."""
+    if value.tzinfo is None:
+        raise ValueError(f"{field}: needs a UTC offset")
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{field}: {OUT_OF_RANGE}") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{field}: {OUT_OF_RANGE}")
+    return moment
+
+
+def edge_violation(message: str) -> str | None:
+    """The plain message if a validation error broke the text/time rule (a 422, not a 400)."""
+    if repr(NO_CONTROL)[1:-1] in message or repr(MULTILINE)[1:-1] in message:
+        return CONTROL_CHARACTERS  # msgspec's own pattern check ran first
+    for plain in (CONTROL_CHARACTERS, OUT_OF_RANGE, "needs a UTC offset"):
+        if plain in message:
+            return plain
+    return None
+
+
+def _at_the_edge(field: str, value: Any, multiline: bool) -> Any:
+    if isinstance(value, str):
+        return check_text(field, value, multiline=multiline)
+    if isinstance(value, datetime):
+        return check_moment(field, value)
+    if isinstance(value, list | tuple):
+        checked = [_at_the_edge(field, item, multiline) for item in value]
+        unchanged = all(a is b for a, b in zip(checked, value, strict=True))
+        return value if unchanged else type(value)(checked)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _at_the_edge(field, key, False)
+            _at_the_edge(field, item, multiline)
+    return value
+
+
 class Body(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body."""
+    """Base of every request body. Every string and date-time in it, nested lists included,
+    passes the one rule for text and time (:func:`check_text`, :func:`check_moment`) before the
+    body's own cross-field :meth:`check` runs. Fields named in ``multiline`` may hold newlines."""
+
+    multiline: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            checked = _at_the_edge(name, value, name in self.multiline)
+            if checked is not value:
+                setattr(self, name, checked)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules of this body; raise ``ValueError("<field>: <message>")``."""
 
 
 # --- agencies -------------------------------------------------------------------------------
@@ -81,25 +175,27 @@ def _check_opening_hours(hours: OpeningHours) -> None:
 
 
 class AgencyCreate(Body):
+    multiline = frozenset({"address"})
     name: Name
     timezone: str
-    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | None = None
+    address: Annotated[str, Meta(max_length=500, pattern=MULTILINE)] | None = None
     opening_hours: OpeningHours = {}
     walk_in_enabled: bool = True
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         check_timezone(self.timezone)
         _check_opening_hours(self.opening_hours)
 
 
 class AgencyUpdate(Body):
+    multiline = frozenset({"address"})
     name: Name | UnsetType = UNSET
     timezone: str | UnsetType = UNSET
-    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | UnsetType | None = UNSET
+    address: Annotated[str, Meta(max_length=500, pattern=MULTILINE)] | UnsetType | None = UNSET
     opening_hours: OpeningHours | UnsetType = UNSET
     walk_in_enabled: bool | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if isinstance(self.timezone, str):
             check_timezone(self.timezone)
         if not isinstance(self.opening_hours, UnsetType):
@@ -128,7 +224,7 @@ class CounsellorCreate(Body):
         default_factory=lambda: ["in_person"]
     )
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         for field in ("skills", "languages", "modes"):
             _unique(field, getattr(self, field))
 
@@ -141,7 +237,7 @@ class CounsellorUpdate(Body):
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _unique_if_set(self, "skills", "languages", "modes")
 
 
@@ -177,7 +273,7 @@ class ServiceCreate(Body):
     ticket_prefix: Annotated[str, Meta(pattern=r"^[A-Z]{1,2}$")] = "A"
     target_wait_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 30
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _unique("modes", self.modes)
         if self.buffer_minutes is not None:  # shorthand: the same buffer after each appointment
             self.buffer_after_minutes = self.buffer_minutes
@@ -197,7 +293,7 @@ class ServiceUpdate(Body):
     target_wait_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _unique_if_set(self, "modes")
 
 
@@ -230,7 +326,7 @@ class RuleCreate(Body):
     )
     quota: Literal["walk_in", "callback", "booking"] | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _unique("modes", self.modes)
         if self.start >= self.end:
             raise ValueError(f"end: {self.end} must be after start {self.start}")
@@ -243,7 +339,7 @@ class RuleUpdate(Body):
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
     quota: Literal["walk_in", "callback", "booking"] | UnsetType | None = UNSET
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _unique_if_set(self, "modes")
 
 
@@ -257,20 +353,13 @@ class RuleRead(Struct):
     quota: str | None
 
 
-def _to_utc(field: str, value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
-        raise ValueError(f"{field}: out of range") from None
-
-
 class AbsenceCreate(Body):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    reason: Annotated[str, Meta(max_length=200, pattern=NO_NUL)] | None = None
+    reason: Annotated[str, Meta(max_length=200, pattern=MULTILINE)] | None = None
+    multiline = frozenset({"reason"})
 
-    def __post_init__(self) -> None:
-        self.starts_at, self.ends_at = _to_utc("starts_at", self.starts_at), _to_utc("ends_at", self.ends_at)
+    def check(self) -> None:
         if self.starts_at >= self.ends_at:
             raise ValueError("ends_at: must be after starts_at")
 
@@ -294,7 +383,7 @@ def to_struct(kind: type[S], row: Any, **overrides: Any) -> S:
 
 # --- booking --------------------------------------------------------------------------------
 
-Phone = Annotated[str, Meta(min_length=3, max_length=32)]
+Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=NO_CONTROL)]
 Priority = Annotated[int, Meta(ge=0, le=2)]
 
 
@@ -307,7 +396,7 @@ class Needs(Body):
 
 
 class JobSeekerIn(Body):
-    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    name: Name | None = None
     phone: Phone | None = None
     email: Email | None = None
     language: Language | None = None
@@ -354,7 +443,8 @@ class Reschedule(Body):
 
 
 class Cancel(Body):
-    reason: Annotated[str, Meta(max_length=200)] | None = None
+    reason: Annotated[str, Meta(max_length=200, pattern=MULTILINE)] | None = None
+    multiline = frozenset({"reason"})
 
 
 class AppointmentRead(Struct, omit_defaults=True):

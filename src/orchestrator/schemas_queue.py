@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
-from orchestrator.schemas import NO_NUL, Body, Language, Name, Tag
+from orchestrator.schemas import NO_CONTROL, Body, Language, Name, Phone, Tag
 
-Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=NO_NUL)]
-DeskLabel = Annotated[str, Meta(min_length=1, max_length=40, pattern=NO_NUL)]
+DeskLabel = Annotated[str, Meta(min_length=1, max_length=40, pattern=NO_CONTROL)]
 
 
 class TicketSeekerIn(Body):
@@ -27,7 +26,7 @@ class TicketCreate(Body):
     preferred_counsellor_id: uuid.UUID | None = None
     job_seeker: TicketSeekerIn | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if len(set(self.needs)) != len(self.needs):
             raise ValueError("needs: duplicate values")
 
@@ -36,7 +35,7 @@ class TicketTransfer(Body):
     service_id: uuid.UUID | None = None
     counsellor_id: uuid.UUID | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.service_id is None and self.counsellor_id is None:
             raise ValueError("service_id: give service_id and/or counsellor_id")
 

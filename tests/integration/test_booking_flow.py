@@ -157,8 +157,15 @@ async def test_holds_are_audited_without_personal_data(client, sessions):
     from orchestrator.models import AuditEvent
 
     agency, _, service = await _setup(client)
-    r = await client.post("/api/v1/holds", json={"agency_id": agency["id"], "service_id": service["id"],
-                                                 "starts_at": "2026-03-02T10:00:00+01:00", "mode": "phone"})
+    r = await client.post(
+        "/api/v1/holds",
+        json={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            "starts_at": "2026-03-02T10:00:00+01:00",
+            "mode": "phone",
+        },
+    )
     assert r.status_code == 201, r.text
     async with sessions() as session:
         event = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "hold.placed"))).one()

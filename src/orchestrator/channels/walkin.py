@@ -27,7 +27,16 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from orchestrator import live
 from orchestrator.app import Deps
-from orchestrator.channels.http import Caller, Clock, Id, IdempotencyKey, ManageToken, UoW, idempotent_create
+from orchestrator.channels.http import (
+    Caller,
+    Clock,
+    Id,
+    IdempotencyKey,
+    IdempotencyScope,
+    ManageToken,
+    UoW,
+    idempotent_create,
+)
 from orchestrator.db import unit_of_work
 from orchestrator.models import Appointment
 from orchestrator.schemas import to_struct
@@ -79,6 +88,7 @@ async def issue_ticket(
     principal: Caller,
     clock: Clock,
     deps: Dependencies,
+    idempotency_scope: IdempotencyScope,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Any]:
     """Issue a walk-in ticket (front desk, manager, admin, kiosk). Supports ``Idempotency-Key``."""
@@ -87,7 +97,7 @@ async def issue_ticket(
         view = await tickets.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
         return _ticket(view)
 
-    return await idempotent_create(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
 @get("/tickets/{ticket_id:uuid}")

@@ -21,6 +21,7 @@ from orchestrator.channels.http import (
     Config,
     Id,
     IdempotencyKey,
+    IdempotencyScope,
     ManageToken,
     UoW,
     idempotent_create,
@@ -35,6 +36,7 @@ from orchestrator.schemas import (
     HoldRead,
     Reschedule,
     SlotRead,
+    check_moment,
     to_struct,
 )
 from orchestrator.services import booking
@@ -55,7 +57,10 @@ def _moment(field: str, raw: str) -> datetime:
         raise Invalid(field, "not an ISO 8601 date-time") from exc
     if moment.tzinfo is None:
         raise Invalid(field, "needs a UTC offset (e.g. 2026-03-02T09:00:00+01:00)")
-    return moment
+    try:
+        return check_moment(field, moment)
+    except ValueError as exc:  # "<field>: <message>"
+        raise Invalid(field, str(exc).partition(": ")[2]) from None
 
 
 def _window(field: str, raw: str) -> tuple[datetime, datetime]:
@@ -119,6 +124,7 @@ async def create_hold(
     principal: Caller,
     clock: Clock,
     settings: Config,
+    idempotency_scope: IdempotencyScope,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[HoldRead]:
     """Hold a slot for ``ORCHESTRATOR_HOLD_TTL_MINUTES`` while the person finishes booking."""
@@ -129,7 +135,7 @@ async def create_hold(
         )
         return to_struct(HoldRead, hold)
 
-    return await idempotent_create(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
 @post("/appointments", status_code=201)
@@ -138,6 +144,7 @@ async def create_appointment(
     uow: UoW,
     principal: Caller,
     clock: Clock,
+    idempotency_scope: IdempotencyScope,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[AppointmentRead]:
     """Book an appointment; the response carries the ``manage_token`` (shown once).
@@ -149,7 +156,7 @@ async def create_appointment(
         appointment, token = await booking.book_appointment(uow, principal, data, now=clock())
         return _read(appointment, token)
 
-    return await idempotent_create(uow, principal, idempotency_key, data, create)
+    return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
 @get("/appointments/{appointment_id:uuid}")

@@ -20,7 +20,14 @@ from orchestrator.repositories.calendars import claim_time, load_calendars, serv
 from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
 from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.types import Interval, Mode
-from orchestrator.schemas import AppointmentCreate, HoldCreate, JobSeekerIn, Reschedule, e164_phone
+from orchestrator.schemas import (
+    AppointmentCreate,
+    HoldCreate,
+    JobSeekerIn,
+    Reschedule,
+    e164_phone,
+    phone_region,
+)
 from orchestrator.services import audit
 from orchestrator.services.admin import get_agency
 from orchestrator.services.appointments import appointment_for, new_manage_token
@@ -251,16 +258,16 @@ async def _live_hold(uow: UnitOfWork, body: AppointmentCreate, now: datetime) ->
 # --- appointments ---------------------------------------------------------------------------
 
 
-def _job_seeker(agency_id: uuid.UUID, data: JobSeekerIn) -> JobSeeker:
+def _job_seeker(agency: Agency, data: JobSeekerIn) -> JobSeeker:
     needs = data.needs
     if data.preferred_channel == "sms" and not data.phone:
         raise Invalid("job_seeker.phone", "required when the preferred channel is sms")
     if data.preferred_channel == "email" and not data.email:
         raise Invalid("job_seeker.email", "required when the preferred channel is email")
     return JobSeeker(
-        agency_id=agency_id,
+        agency_id=agency.id,
         name=data.name,
-        phone=e164_phone(data.phone),
+        phone=e164_phone(data.phone, region=phone_region(agency.timezone)),
         email=data.email,
         language=data.language,
         preferred_channel=data.preferred_channel,
@@ -322,7 +329,7 @@ async def book_appointment(
     ctx = await _booking(uow, principal, body.agency_id, body.service_id)
     if body.channel is not None and ctx.staff is None:
         raise Invalid("channel", "only the agency's staff may set the channel")
-    seeker = _job_seeker(ctx.agency.id, body.job_seeker)
+    seeker = _job_seeker(ctx.agency, body.job_seeker)
     hold = await _live_hold(uow, body, now) if body.hold_id else None
     if hold is not None:
         held = await uow.session.get(Claim, hold.claim_id)

@@ -30,7 +30,7 @@ from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
 from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
-from orchestrator.schemas import e164_phone
+from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.schemas_queue import TicketCreate, TicketTransfer
 from orchestrator.services import admin, audit
 from orchestrator.services.queue_common import (
@@ -108,7 +108,7 @@ async def issue_ticket(
             raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
     seeker: JobSeeker | None = None
     if body.job_seeker is not None and (body.job_seeker.name or body.job_seeker.phone):
-        phone = e164_phone(body.job_seeker.phone)
+        phone = e164_phone(body.job_seeker.phone, region=phone_region(agency.timezone))
         # A number given for the queue is consent to be texted about this ticket.
         seeker = JobSeeker(
             agency_id=agency.id,
