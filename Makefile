@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test fuzz lint bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -20,6 +20,10 @@ run: $(STAMP)
 ## make test: the whole suite against real PostgreSQL and Redis
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make fuzz: the OpenAPI fuzzer at 300 examples per operation and mode (make test runs 15)
+fuzz: $(STAMP)
+	ORCHESTRATOR_FUZZ_EXAMPLES=$${ORCHESTRATOR_FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench migrations

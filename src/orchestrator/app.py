@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -162,7 +162,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@get("/ready", tags=["operations"])
+@get(
+    "/ready",
+    tags=["operations"],
+    responses={503: ResponseSpec(data_container=dict[str, str], description="unavailable")},
+)
 async def ready(deps: NamedDependency[Deps]) -> Response[dict[str, Any]]:
     """PostgreSQL and Redis are reachable (503 otherwise)."""
     checks: dict[str, str] = {}

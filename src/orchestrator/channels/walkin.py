@@ -37,6 +37,7 @@ from orchestrator.channels.http import (
     UoW,
     idempotent_create,
 )
+from orchestrator.channels.openapi import NOTHING_TO_CALL, STAFF_READ, STAFF_WRITE
 from orchestrator.db import unit_of_work
 from orchestrator.models import Appointment
 from orchestrator.schemas import to_struct
@@ -80,7 +81,7 @@ def _appointment(appointment: Appointment, label: str) -> AppointmentQueueRead:
 # --- tickets --------------------------------------------------------------------------------
 
 
-@post("/agencies/{agency_id:uuid}/tickets", status_code=HTTP_201_CREATED)
+@post("/agencies/{agency_id:uuid}/tickets", status_code=HTTP_201_CREATED, responses=STAFF_WRITE)
 async def issue_ticket(
     agency_id: Id,
     data: JSONBody[TicketCreate],
@@ -100,7 +101,7 @@ async def issue_ticket(
     return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
-@get("/tickets/{ticket_id:uuid}")
+@get("/tickets/{ticket_id:uuid}", responses=STAFF_READ)
 async def get_ticket(ticket_id: Id, uow: UoW, principal: Caller, clock: Clock) -> TicketRead:
     """One ticket with its position and estimated wait (agency staff)."""
     return _ticket(await tickets.get_ticket(uow, principal, ticket_id, now=clock()))
@@ -114,7 +115,9 @@ def _action(name: str, doc: str, use_case: Callable[..., Awaitable[TicketView]])
 
     handler.__name__ = handler.__qualname__ = f"ticket_{name.replace('-', '_')}"
     handler.__doc__ = doc
-    return post(f"/tickets/{{ticket_id:uuid}}/{name}", status_code=HTTP_200_OK)(handler)
+    return post(f"/tickets/{{ticket_id:uuid}}/{name}", status_code=HTTP_200_OK, responses=STAFF_WRITE)(
+        handler
+    )
 
 
 recall_ticket = _action(
@@ -137,7 +140,7 @@ no_show_ticket = _action(
 cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.", tickets.cancel_ticket)
 
 
-@post("/tickets/{ticket_id:uuid}/transfer", status_code=HTTP_200_OK)
+@post("/tickets/{ticket_id:uuid}/transfer", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def transfer_ticket(
     ticket_id: Id,
     data: JSONBody[TicketTransfer],
@@ -154,7 +157,11 @@ async def transfer_ticket(
 # --- counsellors ----------------------------------------------------------------------------
 
 
-@post("/counsellors/{counsellor_id:uuid}/next", status_code=HTTP_200_OK)
+@post(
+    "/counsellors/{counsellor_id:uuid}/next",
+    status_code=HTTP_200_OK,
+    responses={**STAFF_WRITE, **NOTHING_TO_CALL},
+)
 async def call_next(
     counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> Response[WorkRead | None]:
@@ -180,7 +187,7 @@ async def call_next(
     return Response(body, status_code=HTTP_200_OK)
 
 
-@post("/counsellors/{counsellor_id:uuid}/desk", status_code=HTTP_200_OK)
+@post("/counsellors/{counsellor_id:uuid}/desk", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def set_desk(
     counsellor_id: Id,
     data: JSONBody[DeskUpdate],
@@ -197,7 +204,7 @@ async def set_desk(
 # --- appointments in the same flow ----------------------------------------------------------
 
 
-@post("/appointments/{appointment_id:uuid}/check-in", status_code=HTTP_200_OK)
+@post("/appointments/{appointment_id:uuid}/check-in", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def check_in(
     appointment_id: Id,
     uow: UoW,
@@ -213,7 +220,7 @@ async def check_in(
     return _appointment(appointment, label)
 
 
-@post("/appointments/{appointment_id:uuid}/complete", status_code=HTTP_200_OK)
+@post("/appointments/{appointment_id:uuid}/complete", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def complete_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
@@ -224,7 +231,7 @@ async def complete_appointment(
     return _appointment(appointment, label)
 
 
-@post("/appointments/{appointment_id:uuid}/no-show", status_code=HTTP_200_OK)
+@post("/appointments/{appointment_id:uuid}/no-show", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def no_show_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
@@ -238,7 +245,7 @@ async def no_show_appointment(
 # --- the queue ------------------------------------------------------------------------------
 
 
-@get("/agencies/{agency_id:uuid}/queue")
+@get("/agencies/{agency_id:uuid}/queue", responses=STAFF_READ)
 async def get_queue(
     agency_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> QueueRead:
@@ -296,7 +303,7 @@ async def _events(
         live.open_streams -= 1
 
 
-@get("/agencies/{agency_id:uuid}/queue/stream", media_type="text/event-stream")
+@get("/agencies/{agency_id:uuid}/queue/stream", media_type="text/event-stream", responses=STAFF_READ)
 async def queue_stream(
     agency_id: Id,
     deps: Dependencies,

@@ -26,6 +26,7 @@ from orchestrator.channels.http import (
     UoW,
     idempotent_create,
 )
+from orchestrator.channels.openapi import problems
 from orchestrator.errors import Invalid
 from orchestrator.models import Appointment, Hold
 from orchestrator.schemas import (
@@ -77,7 +78,7 @@ def _read(appointment: Appointment, manage_token: str | None = None) -> Appointm
     return to_struct(AppointmentRead, appointment, manage_token=manage_token)
 
 
-@get("/availability")
+@get("/availability", responses=problems(401, 404, 422, 429))
 async def availability(
     uow: UoW,
     principal: Caller,
@@ -117,7 +118,7 @@ async def availability(
     )
 
 
-@post("/holds", status_code=201)
+@post("/holds", status_code=201, responses=problems(401, 404, 409, 422, 429))
 async def create_hold(
     data: JSONBody[HoldCreate],
     uow: UoW,
@@ -138,7 +139,7 @@ async def create_hold(
     return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
-@post("/appointments", status_code=201)
+@post("/appointments", status_code=201, responses=problems(401, 404, 409, 422, 429))
 async def create_appointment(
     data: JSONBody[AppointmentCreate],
     uow: UoW,
@@ -159,7 +160,7 @@ async def create_appointment(
     return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
 
 
-@get("/appointments/{appointment_id:uuid}")
+@get("/appointments/{appointment_id:uuid}", responses=problems(401, 404, 429))
 async def get_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, manage_token: ManageToken = None
 ) -> AppointmentRead:
@@ -167,7 +168,9 @@ async def get_appointment(
     return _read(await booking.get_appointment(uow, principal, manage_token, appointment_id))
 
 
-@post("/appointments/{appointment_id:uuid}/cancel", status_code=200)
+@post(
+    "/appointments/{appointment_id:uuid}/cancel", status_code=200, responses=problems(401, 404, 409, 422, 429)
+)
 async def cancel_appointment(
     appointment_id: Id,
     uow: UoW,
@@ -190,7 +193,11 @@ async def cancel_appointment(
     return _read(appointment)
 
 
-@post("/appointments/{appointment_id:uuid}/reschedule", status_code=200)
+@post(
+    "/appointments/{appointment_id:uuid}/reschedule",
+    status_code=200,
+    responses=problems(401, 404, 409, 422, 429),
+)
 async def reschedule_appointment(
     appointment_id: Id,
     data: JSONBody[Reschedule],
