@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -187,6 +191,23 @@ async def ready(deps: NamedDependency[Deps]) -> Response[dict[str, Any]]:
     )
 
 
+SWAGGER_ASSETS = "/schema/assets"
+# Swagger UI 5 (OpenAPI 3.1) as shipped in the swagger-ui-py wheel: no CDN, no npm
+SWAGGER_UI_FILES = Path(str(resources.files("swagger_ui") / "static"))
+
+
+def _offline_swagger() -> SwaggerRenderPlugin:
+    """Swagger UI at /schema and /schema/swagger, its assets served by the app itself (from the
+    ``swagger-ui-py`` wheel): the docs work without internet and load nothing from a CDN."""
+    return SwaggerRenderPlugin(
+        path=["/", "/swagger"],
+        js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>",
+    )
+
+
 def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
@@ -247,6 +268,12 @@ def create_app(
     handlers: list[Any] = [
         health,
         ready,
+        create_static_files_router(
+            path=SWAGGER_ASSETS,
+            directories=[SWAGGER_UI_FILES],
+            include_in_schema=False,
+            name="swagger-assets",
+        ),
         *admin.HANDLERS,
         web.router(public_limit),
         *walkin.HANDLERS,
@@ -276,6 +303,7 @@ def create_app(
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
+            render_plugins=[_offline_swagger()],
         ),
         logging_config=None,  # logging is configured once by the CLI (JSON, request ids)
         debug=False,

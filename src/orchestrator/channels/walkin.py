@@ -336,6 +336,7 @@ async def board(agency_id: Id, uow: UoW) -> Response[str]:
     page = _board_template().substitute(
         agency_id=str(agency.id),
         agency_name=html.escape(agency.name),
+        timezone=html.escape(agency.timezone),
         nonce=nonce,
         stream_url=f"/api/v1/agencies/{agency.id}/queue/stream",
     )
