@@ -247,3 +247,7 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
         proc.wait(timeout=20)
         log.close()
         asyncio.run(_drop_database(servers.admin_url, name))
+        if proc.returncode == 0:
+            Path(log.name).unlink()  # keep the log only when the server failed
+        else:
+            print(f"live server exited with {proc.returncode}; its log: {log.name}")

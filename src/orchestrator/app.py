@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -55,6 +56,8 @@ class Deps:
     clock: Clock = utc_now
     engine: AsyncEngine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # set when the server starts stopping: open SSE streams end at once instead of being cut
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
@@ -308,6 +311,7 @@ def create_app(
         logging_config=None,  # logging is configured once by the CLI (JSON, request ids)
         debug=False,
     )
+    app.state.deps = resolved["deps"]
     # Around the whole ASGI handler, not as route middleware: unmatched routes (404/405) get a
     # request id and an access line too.
     app.asgi_handler = request_id_middleware(app.asgi_handler)

@@ -11,7 +11,11 @@ import secrets
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from types import FrameType
+
+import uvicorn
 
 from orchestrator.settings import Settings
 
@@ -87,21 +91,39 @@ async def _seed(settings: Settings) -> uuid.UUID:
         await engine.dispose()
 
 
-async def _serve(settings: Settings, *, with_worker: bool) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app the moment a stop begins (SIGINT/SIGTERM), so open SSE
+    streams end cleanly instead of being cancelled at the graceful-shutdown timeout."""
 
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(callback)  # from a signal handler: thread-safe scheduling
+
+
+async def _serve(settings: Settings, *, with_worker: bool) -> None:
     from orchestrator.app import create_app
     from orchestrator.worker import build_worker
 
-    server = uvicorn.Server(
+    app = create_app(settings)
+    loop = asyncio.get_running_loop()
+    server = _Server(
         uvicorn.Config(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=5,  # open SSE streams (display boards) must not delay a stop
-        )
+            timeout_graceful_shutdown=5,  # a last resort: streams end as soon as the stop begins
+        ),
+        on_exit=lambda: _call_soon(loop, app.state.deps.closing.set),
     )
     tune_gc()
     if not with_worker:

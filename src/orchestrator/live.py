@@ -9,6 +9,7 @@ as long as that id is still retained (``MAXLEN ~ 5000`` per agency); otherwise i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -72,16 +73,26 @@ def _decode(entries: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def read_after(
-    redis: Redis, agency_id: uuid.UUID, after: str, *, block_ms: int, count: int = 100
+    redis: Redis,
+    agency_id: uuid.UUID,
+    after: str,
+    *,
+    block_ms: int,
+    count: int = 100,
+    closing: asyncio.Event | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Events after ``after`` (waiting up to ``block_ms`` for the first one); [] on timeout."""
+    """Events after ``after`` (waiting up to ``block_ms`` for the first one); [] on timeout, or
+    as soon as ``closing`` is set (the server is stopping: streams end at once, cleanly)."""
     key = stream_key(agency_id)
-    result = await redis.xread({key: after}, count=count, block=block_ms)
+    read = asyncio.ensure_future(redis.xread({key: after}, count=count, block=block_ms))
+    if closing is not None:
+        stop = asyncio.ensure_future(closing.wait())
+        await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not read.done():
+            read.cancel()  # redis-py drops the connection of a cancelled blocking read
+            return []
+    result = await read
     if not result:
         return []
     return _decode(result[0][1])
-
-
-async def history(redis: Redis, agency_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
-    """Every retained event (oldest first); for tests and debugging."""
-    return _decode(await redis.xrange(stream_key(agency_id)))

@@ -70,6 +70,7 @@ class Agency(Base):
     address: Mapped[str | None] = mapped_column(Text)
     # {"0": [["08:30", "12:30"], ["13:30", "17:00"]], ...} local wall-clock, weekday 0 = Monday
     opening_hours: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    closed_dates: Mapped[list[date]] = mapped_column(ARRAY(Date), server_default=text("'{}'"))
     walk_in_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     # queue policy parameters (data, not code); empty means the core defaults
     queue_policy: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 import zoneinfo
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -174,17 +174,37 @@ def _check_opening_hours(hours: OpeningHours) -> None:
                 raise ValueError(f"opening_hours.{day}: start {start} must be before end {end}")
 
 
+ClosedDates = Annotated[list[date], Meta(max_length=400)]
+
+
+class QueuePolicyIn(Body):
+    """The walk-in queue policy a manager may tune (every key optional; see the README)."""
+
+    appointment_early_minutes: Annotated[int, Meta(ge=0, le=240)] | UnsetType = UNSET
+    default_target_wait_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] | UnsetType = UNSET
+    gap_slack_minutes: Annotated[int, Meta(ge=0, le=120)] | UnsetType = UNSET
+    recall_min_interval_minutes: Annotated[int, Meta(ge=0, le=120)] | UnsetType = UNSET
+    starvation_factor: Annotated[float, Meta(gt=0, le=10)] | UnsetType = UNSET
+    max_calls_before_no_show: Annotated[int, Meta(ge=1, le=10)] | UnsetType = UNSET
+    language_is_soft: bool | UnsetType = UNSET
+    honour_preferred_counsellor: bool | UnsetType = UNSET
+    notify_positions_ahead: Annotated[int, Meta(ge=0, le=50)] | UnsetType = UNSET
+    notify_minutes_ahead: Annotated[int, Meta(ge=0, le=240)] | UnsetType = UNSET
+
+
 class AgencyCreate(Body):
     multiline = frozenset({"address"})
     name: Name
     timezone: str
     address: Annotated[str, Meta(max_length=500, pattern=MULTILINE)] | None = None
     opening_hours: OpeningHours = {}
+    closed_dates: ClosedDates = []
     walk_in_enabled: bool = True
 
     def check(self) -> None:
         check_timezone(self.timezone)
         _check_opening_hours(self.opening_hours)
+        _unique("closed_dates", self.closed_dates)
 
 
 class AgencyUpdate(Body):
@@ -193,13 +213,16 @@ class AgencyUpdate(Body):
     timezone: str | UnsetType = UNSET
     address: Annotated[str, Meta(max_length=500, pattern=MULTILINE)] | UnsetType | None = UNSET
     opening_hours: OpeningHours | UnsetType = UNSET
+    closed_dates: ClosedDates | UnsetType = UNSET
     walk_in_enabled: bool | UnsetType = UNSET
+    queue_policy: QueuePolicyIn | UnsetType = UNSET
 
     def check(self) -> None:
         if isinstance(self.timezone, str):
             check_timezone(self.timezone)
         if not isinstance(self.opening_hours, UnsetType):
             _check_opening_hours(self.opening_hours)
+        _unique_if_set(self, "closed_dates")
 
 
 class AgencyRead(Struct):
@@ -208,8 +231,10 @@ class AgencyRead(Struct):
     timezone: str
     address: str | None
     opening_hours: dict[str, Any]
+    closed_dates: list[date]
     walk_in_enabled: bool
     active: bool
+    queue_policy: dict[str, Any]  # every key with the value in force (defaults included)
 
 
 # --- counsellors ----------------------------------------------------------------------------

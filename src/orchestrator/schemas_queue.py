@@ -25,6 +25,8 @@ class TicketCreate(Body):
     needs: Annotated[list[Tag], Meta(max_length=10)] = []
     preferred_counsellor_id: uuid.UUID | None = None
     job_seeker: TicketSeekerIn | None = None
+    # staff only: issue while the agency is closed (someone still waiting at closing time)
+    outside_hours: bool = False
 
     def check(self) -> None:
         if len(set(self.needs)) != len(self.needs):

@@ -15,7 +15,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from orchestrator.channels.http import Caller, Id, UoW
 from orchestrator.channels.openapi import STAFF_READ, STAFF_WRITE, problems
-from orchestrator.models import AvailabilityRule
+from orchestrator.models import Agency, AvailabilityRule
+from orchestrator.repositories.queue_policy import policy_document
 from orchestrator.schemas import (
     AbsenceCreate,
     AbsenceRead,
@@ -40,6 +41,10 @@ def _body(data: msgspec.Struct) -> dict[str, Any]:
     return msgspec.structs.asdict(data)
 
 
+def _agency(agency: Agency) -> AgencyRead:
+    return to_struct(AgencyRead, agency, queue_policy=policy_document(agency.queue_policy))
+
+
 def _rule(rule: AvailabilityRule) -> RuleRead:
     return to_struct(
         RuleRead, rule, start=rule.start_time.strftime("%H:%M"), end=rule.end_time.strftime("%H:%M")
@@ -52,19 +57,19 @@ def _rule(rule: AvailabilityRule) -> RuleRead:
 @post("/agencies", status_code=HTTP_201_CREATED, responses=STAFF_WRITE)
 async def create_agency(data: JSONBody[AgencyCreate], uow: UoW, principal: Caller) -> AgencyRead:
     """Create an agency (admin)."""
-    return to_struct(AgencyRead, await admin.create_agency(uow, principal, _body(data)))
+    return _agency(await admin.create_agency(uow, principal, _body(data)))
 
 
 @get("/agencies", responses=problems())
 async def list_agencies(uow: UoW) -> list[AgencyRead]:
     """Active agencies (public)."""
-    return [to_struct(AgencyRead, a) for a in await admin.list_agencies(uow)]
+    return [_agency(a) for a in await admin.list_agencies(uow)]
 
 
 @get("/agencies/{agency_id:uuid}", responses=problems(404))
 async def get_agency(agency_id: Id, uow: UoW) -> AgencyRead:
     """One active agency (public)."""
-    return to_struct(AgencyRead, await admin.get_agency(uow, agency_id))
+    return _agency(await admin.get_agency(uow, agency_id))
 
 
 @patch("/agencies/{agency_id:uuid}", responses=STAFF_WRITE)
@@ -72,7 +77,7 @@ async def update_agency(
     agency_id: Id, data: JSONBody[AgencyUpdate], uow: UoW, principal: Caller
 ) -> AgencyRead:
     """Change an agency (admin, or its manager)."""
-    return to_struct(AgencyRead, await admin.update_agency(uow, principal, agency_id, admin.changes(data)))
+    return _agency(await admin.update_agency(uow, principal, agency_id, admin.changes(data)))
 
 
 @delete("/agencies/{agency_id:uuid}", status_code=HTTP_204_NO_CONTENT, responses=STAFF_WRITE)

@@ -291,8 +291,10 @@ async def _events(
                 snapshot = await queue_view.board_snapshot(uow, agency_id, now=deps.clock())
             yield _message("snapshot", cursor, snapshot)
         deadline = time.monotonic() + lifetime
-        while time.monotonic() < deadline:
-            events = await live.read_after(deps.redis, agency_id, cursor, block_ms=keepalive)
+        while time.monotonic() < deadline and not deps.closing.is_set():
+            events = await live.read_after(
+                deps.redis, agency_id, cursor, block_ms=keepalive, closing=deps.closing
+            )
             if not events:
                 yield ServerSentEventMessage(data=None, comment="keep-alive")
                 continue

@@ -73,3 +73,21 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
         except ValueError as exc:
             log.warning("ignoring queue policy value", extra={"key": key, "error": str(exc)})
     return QueueSettings(policy, notify_positions, notify_minutes)
+
+
+def policy_document(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every policy key with the value in force (stored value, or the default), as JSON."""
+    settings = queue_settings(raw)
+    policy = settings.policy
+    document: dict[str, Any] = {
+        key: getattr(policy, name) // timedelta(minutes=1) for key, name in _MINUTES.items()
+    }
+    document.update(
+        starvation_factor=policy.starvation_factor,
+        max_calls_before_no_show=policy.max_calls_before_no_show,
+        language_is_soft=policy.language_is_soft,
+        honour_preferred_counsellor=policy.honour_preferred_counsellor,
+        notify_positions_ahead=settings.notify_positions_ahead,
+        notify_minutes_ahead=settings.notify_minutes_ahead,
+    )
+    return document

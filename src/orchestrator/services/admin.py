@@ -70,6 +70,13 @@ async def update_agency(
 ) -> Agency:
     agency = await get_agency(uow, agency_id, active_only=False)
     caller = require_in_agency(principal, agency.id, *AGENCY_ADMINS)
+    if isinstance(policy := fields.pop("queue_policy", None), msgspec.Struct):
+        # a partial update: the keys sent replace theirs, the others stay (a new dict: JSONB)
+        sent = {k: v for k, v in msgspec.structs.asdict(policy).items() if v is not msgspec.UNSET}
+        agency.queue_policy = {**(agency.queue_policy or {}), **sent}
+        fields_named = [*fields, *(f"queue_policy.{k}" for k in sorted(sent))]
+    else:
+        fields_named = list(fields)
     for key, value in fields.items():
         setattr(agency, key, value)
     audit.record(
@@ -78,7 +85,7 @@ async def update_agency(
         action="agency.updated",
         entity=agency,
         agency_id=agency.id,
-        fields=sorted(fields),
+        fields=sorted(fields_named),
     )
     return agency
 

@@ -27,9 +27,10 @@ from sqlalchemy.dialects.postgresql import insert
 from orchestrator.auth import Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
-from orchestrator.models import Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
+from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
 from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
+from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.schemas_queue import TicketCreate, TicketTransfer
 from orchestrator.services import admin, audit
@@ -56,6 +57,21 @@ def _bad_transition(ticket: WalkInTicket, action: str) -> Conflict:
         f"ticket {ticket.number} is {ticket.status}; it cannot be {action}",
         code="bad_transition",
         status_now=ticket.status,
+    )
+
+
+def _require_open(agency: Agency, caller: Principal, outside_hours: bool, now: datetime) -> None:
+    """Tickets are issued while the agency is open (its hours and closed dates); staff may
+    override for someone still waiting, a kiosk never."""
+    if is_open(agency.opening_hours, agency.timezone, now, agency.closed_dates):
+        return
+    if outside_hours and caller.role is not Role.KIOSK:
+        return
+    opens = next_opening(agency.opening_hours, agency.timezone, now, agency.closed_dates)
+    raise Conflict(
+        "the agency is closed" + (f"; it opens at {opens.isoformat()}" if opens else ""),
+        code="agency_closed",
+        opens_at=opens.isoformat() if opens else None,
     )
 
 
@@ -99,6 +115,7 @@ async def issue_ticket(
         raise Forbidden(
             "a kiosk issues ordinary tickets; priority is set at the front desk", code="forbidden"
         )
+    _require_open(agency, caller, body.outside_hours, now)
     service = await uow.session.get(Service, body.service_id)
     if service is None or service.agency_id != agency.id or not service.active:
         raise Invalid("service_id", "no active service with this id in this agency")
