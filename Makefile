@@ -8,9 +8,12 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@echo "==> Creating the virtual environment in $(VENV) (first run only)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> Installing the pinned dependencies from requirements.lock (first run: about a minute)"
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar off --require-hashes -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@echo "==> Ready"
 	@touch $(STAMP)
 
 ## make run: start API + worker with the demo agency (embedded PostgreSQL/Redis unless URLs are set)

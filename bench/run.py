@@ -69,6 +69,16 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 _ratio(core.get("core_ms_p50"), core.get("naive_ms_p50")),
             )
         )
+        rows.append(
+            (
+                "core availability (50 c x 28 d)",
+                "free_slots p50 ms",
+                core.get("core_ms_p50"),
+                "interval subtraction per counsellor",
+                core.get("subtraction_ms_p50"),
+                _ratio(core.get("core_ms_p50"), core.get("subtraction_ms_p50")),
+            )
+        )
     queue = results.get("bench_core_queue") or {}
     if "error" not in queue and queue:
         rows.append(

@@ -253,7 +253,9 @@ def create_app(
     def provide_settings() -> Settings:
         return settings
 
-    def provide_idempotency_scope(request: Request[Any, Any, Any], principal: Principal | None) -> str:
+    def provide_idempotency_scope(
+        request: Request[Any, Any, Any], principal: NamedDependency[Principal | None]
+    ) -> str:
         """Whose Idempotency-Keys a request may replay: the token's subject, or for anonymous
         callers their client address (keyed-hashed: an address is personal data)."""
         if principal is not None:

@@ -46,6 +46,11 @@ def _zone_countries() -> dict[str, str]:
     return {row[2]: row[0] for row in rows if len(row) >= 3}
 
 
+# Metropolitan France and the overseas departments share one national numbering plan: "06 12 34
+# 56 78" and "0692 12 34 56" (a Réunion mobile) are both valid national numbers anywhere in it.
+FRENCH_NATIONAL_PLAN = ("FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF")
+
+
 def phone_region(timezone: str, default: str = "FR") -> str:
     """The region whose national numbering applies at an agency: from its time zone (Indian/
     Reunion → RE, so "0692…" is a Réunion mobile), ``default`` when the zone names no country."""
@@ -53,20 +58,27 @@ def phone_region(timezone: str, default: str = "FR") -> str:
 
 
 def e164_phone(raw: str | None, field: str = "job_seeker.phone", *, region: str = "FR") -> str | None:
-    """A phone number in E.164; national numbers are read in ``region`` (see :func:`phone_region`).
+    """A phone number in E.164; national numbers are read in ``region`` (see :func:`phone_region`)
+    and, for a region of the French national plan, in the other regions of that plan.
 
     Raises ``Invalid`` naming ``field``."""
     from orchestrator.errors import Invalid
 
     if raw is None:
         return None
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        raise Invalid(field, "not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise Invalid(field, "not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # the agency's region first, then the rest of its national plan (metropolitan France and the
+    # overseas departments dial each other's national numbers as they are)
+    regions = [region, *(r for r in FRENCH_NATIONAL_PLAN if r != region and region in FRENCH_NATIONAL_PLAN)]
+    parsed = False
+    for candidate in regions:
+        try:
+            number = phonenumbers.parse(raw, candidate)
+        except phonenumbers.NumberParseException:
+            continue
+        parsed = True
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise Invalid(field, "not a valid phone number" if parsed else "not a phone number")
 
 
 def parse_hhmm(value: str) -> time:

@@ -252,6 +252,9 @@ async def _provoke_unique_violation_in_a_request(client: Any, world: dict[str, A
         ("America/Cayenne", "0694 20 12 34", "+594694201234"),
         ("Europe/Paris", "06 98 76 54 32", "+33698765432"),
         ("Indian/Reunion", "+33 6 98 76 54 32", "+33698765432"),  # an international number stays itself
+        ("Europe/Paris", "0692 12 34 56", "+262692123456"),  # one national plan: a Réunion mobile
+        ("America/Cayenne", "06 98 76 54 32", "+33698765432"),  # … and a metropolitan one
+        ("Pacific/Noumea", "75 12 34", "+687751234"),  # New Caledonia has its own plan
     ],
 )
 async def test_national_numbers_are_read_in_the_agency_region(client, sessions, timezone, typed, stored):
@@ -281,7 +284,7 @@ async def test_national_numbers_are_read_in_the_agency_region(client, sessions, 
     assert phone == stored
 
 
-async def test_a_reunion_mobile_is_not_a_valid_paris_number(client, world):
+async def test_a_number_outside_every_plan_is_a_422(client, world):
     body = _booking(world["agency"], world["service"], starts_at="2026-03-09T09:00:00+01:00")
-    body["job_seeker"] = {"name": "R", "phone": "0692123456", "preferred_channel": "sms"}
+    body["job_seeker"] = {"name": "R", "phone": "0012 34", "preferred_channel": "sms"}
     assert_problem(await client.post("/api/v1/appointments", json=body), 422, field="job_seeker.phone")
