@@ -77,7 +77,7 @@ def servers() -> Iterator[Servers]:
     upgrade(test_url)
     yield Servers(database_url=test_url, admin_url=db_url, redis_url=redis_url)
     asyncio.run(_drop_database(db_url, TEST_DB))
-    del embedded
+    embedded.stop_redis()  # now, while logging still works (not from a finalizer at exit)
 
 
 class FakeClock:

@@ -17,6 +17,7 @@ from types import FrameType
 
 import uvicorn
 
+from orchestrator.embedded import EmbeddedServers
 from orchestrator.settings import Settings
 
 log = logging.getLogger("orchestrator")
@@ -36,13 +37,11 @@ def _token_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def resolve(settings: Settings, *, need_redis: bool = True) -> tuple[Settings, object | None]:
+def resolve(settings: Settings, *, need_redis: bool = True) -> tuple[Settings, EmbeddedServers | None]:
     """Start embedded servers for whatever URL is missing; return settings with every URL filled in."""
     embedded = None
     database_url, redis_url = settings.database_url, settings.redis_url
     if database_url is None or (need_redis and redis_url is None):
-        from orchestrator.embedded import EmbeddedServers
-
         embedded = EmbeddedServers(settings.data_dir)
         if database_url is None:
             database_url = embedded.start_postgres()
@@ -156,8 +155,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
             f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n",
             flush=True,
         )
-    asyncio.run(_serve(settings, with_worker=not args.no_worker))
-    del embedded
+    try:
+        asyncio.run(_serve(settings, with_worker=not args.no_worker))
+    finally:
+        if embedded is not None:
+            embedded.stop_redis()
 
 
 def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:

