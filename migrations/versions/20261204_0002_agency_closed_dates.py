@@ -19,7 +19,9 @@ depends_on = None
 def upgrade() -> None:
     op.add_column(
         "agencies",
-        sa.Column("closed_dates", postgresql.ARRAY(sa.Date()), server_default=sa.text("'{}'"), nullable=False),
+        sa.Column(
+            "closed_dates", postgresql.ARRAY(sa.Date()), server_default=sa.text("'{}'"), nullable=False
+        ),
     )
 
 
