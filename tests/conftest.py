@@ -159,7 +159,7 @@ async def redis(servers: Servers) -> AsyncIterator[object]:
 
 @pytest.fixture
 def deps(sessions, redis, clock):  # type: ignore[no-untyped-def]
-    from orchestrator.app import Deps
+    from orchestrator.deps import Deps
 
     return Deps(sessions=sessions, redis=redis, clock=clock)
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,15 +19,14 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.channels.ratelimit import rate_limit
-from orchestrator.db import UnitOfWork, make_engine, make_sessionmaker, unit_of_work
+from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.deps import Clock, Deps
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
 from orchestrator.scheduling.transitions import BadTransition
@@ -40,40 +36,6 @@ from orchestrator.settings import Settings
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Deps:
-    """Everything the handlers need from the outside world; tests pass their own."""
-
-    sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
-    clock: Clock = utc_now
-    engine: AsyncEngine | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    # set when the server starts stopping: open SSE streams end at once instead of being cut
-    closing: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Deps:
-        if not settings.database_url or not settings.redis_url:
-            raise RuntimeError("database_url and redis_url must be resolved before building the app")
-        engine = make_engine(settings.database_url)
-        return cls(
-            sessions=make_sessionmaker(engine),
-            redis=Redis.from_url(settings.redis_url),
-            engine=engine,
-        )
-
-    async def close(self) -> None:
-        await self.redis.aclose()
-        if self.engine is not None:
-            await self.engine.dispose()
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
@@ -235,7 +197,8 @@ def create_app(
         return resolved["deps"].clock
 
     async def provide_uow() -> AsyncIterator[UnitOfWork]:
-        async with unit_of_work(resolved["deps"].sessions) as uow:
+        deps = resolved["deps"]
+        async with unit_of_work(deps.sessions, deps.publisher, deps.enqueuer) as uow:
             yield uow
 
     def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:

@@ -7,11 +7,15 @@ Services never commit. The unit of work commits once, then runs after-commit hoo
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from orchestrator.deps import Enqueuer, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +43,32 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @dataclass
 class UnitOfWork:
+    """One transaction, and the effects to run once it has committed (see ``deps`` for the ports)."""
+
     session: AsyncSession
+    publisher: Publisher | None = None
+    enqueuer: Enqueuer | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(hook)
+
+    def publish(self, agency_id: uuid.UUID, event: dict[str, Any]) -> None:
+        """Publish a live event of the agency after commit (dropped if nothing listens: a job)."""
+        publisher = self.publisher
+        if publisher is not None:
+            self.after_commit(lambda: publisher.publish(agency_id, event))
+
+    async def latest_event_id(self, agency_id: uuid.UUID) -> str:
+        """Id of the agency's newest live event ("0-0" if none): a client replays from there."""
+        return await self.publisher.latest_id(agency_id) if self.publisher is not None else "0-0"
+
+    def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
+        """Enqueue a background job after commit (the outbox sweeper retries what is lost)."""
+        enqueuer = self.enqueuer
+        if enqueuer is not None:
+            self.after_commit(lambda: enqueuer.enqueue(job, *args, job_id=job_id))
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -58,10 +82,14 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: Publisher | None = None,
+    enqueuer: Enqueuer | None = None,
+) -> AsyncIterator[UnitOfWork]:
     """Open a session; commit and run hooks on success, roll back on any exception."""
     async with sessions() as session:
-        uow = UnitOfWork(session)
+        uow = UnitOfWork(session, publisher, enqueuer)
         try:
             yield uow
         except BaseException:

@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,8 +13,8 @@ from orchestrator.auth import Principal, Role
 from orchestrator.db import UnitOfWork, unit_of_work
 from orchestrator.errors import Conflict
 from orchestrator.models import Agency
-from orchestrator.schemas import AppointmentCreate
 from orchestrator.services import admin, booking
+from orchestrator.services.commands import Channel, JobSeekerDetails, Staff
 
 DEMO_AGENCY = "Agence France Travail Lyon Part-Dieu (démo)"
 SEEDER = Principal(subject="seed-demo", role=Role.ADMIN)
@@ -118,49 +117,42 @@ SERVICES: list[dict[str, Any]] = [
 
 
 DEMO_PEOPLE = [
-    {"name": "Nadia B.", "phone": "+33612345601", "language": "fr", "preferred_channel": "sms"},
-    {"name": "Youssef K.", "phone": "+33612345602", "language": "ar", "preferred_channel": "sms"},
-    {"name": "Maria S.", "email": "maria@demo.example", "language": "pt", "preferred_channel": "email"},
-    {"name": "Kevin L.", "language": "fr"},
-    {
-        "name": "Fatou D.",
-        "phone": "+33612345605",
-        "language": "fr",
-        "preferred_channel": "sms",
-        "needs": {"priority": 1, "accessibility": ["wheelchair"]},
-    },
+    JobSeekerDetails(name="Nadia B.", phone="+33612345601", language="fr", preferred_channel="sms"),
+    JobSeekerDetails(name="Youssef K.", phone="+33612345602", language="ar", preferred_channel="sms"),
+    JobSeekerDetails(name="Maria S.", email="maria@demo.example", language="pt", preferred_channel="email"),
+    JobSeekerDetails(name="Kevin L.", language="fr"),
+    JobSeekerDetails(
+        name="Fatou D.",
+        phone="+33612345605",
+        language="fr",
+        preferred_channel="sms",
+        priority=1,
+        accessibility=("wheelchair",),
+    ),
 ]
+DEMO_CHANNELS = (Channel.WEB, Channel.SMS, Channel.VOICE, Channel.FRONT_DESK)
 
 
 async def _book_some(uow: UnitOfWork, agency_id: uuid.UUID, now: datetime, per_service: int = 4) -> int:
     """Book a spread of appointments over the coming week through the real booking path."""
     booked = 0
     for service in await admin.list_services(uow, SEEDER, agency_id):
-        slots = await booking.find_slots(
-            uow,
-            SEEDER,
-            agency_id=agency_id,
-            service_id=service.id,
-            start=now,
-            end=now + timedelta(days=7),
-            now=now,
-            max_days=62,
+        query = booking.FindSlots(
+            Staff(SEEDER), Channel.SYSTEM, agency_id, service.id, start=now, end=now + timedelta(days=7)
         )
+        slots = await booking.find_slots(uow, query, now=now, max_days=62)
         for index, slot in enumerate(slots[:: max(1, len(slots) // per_service)][:per_service]):
-            person = DEMO_PEOPLE[(booked + index) % len(DEMO_PEOPLE)]
-            body = msgspec.convert(
-                {
-                    "agency_id": str(agency_id),
-                    "service_id": str(service.id),
-                    "starts_at": slot.start.isoformat(),
-                    "mode": slot.mode.value,
-                    "channel": ["web", "sms", "voice", "front_desk"][index % 4],
-                    "job_seeker": person,
-                },
-                AppointmentCreate,
+            command = booking.BookAppointment(
+                actor=Staff(SEEDER),
+                channel=DEMO_CHANNELS[index % len(DEMO_CHANNELS)],
+                agency_id=agency_id,
+                service_id=service.id,
+                starts_at=slot.start,
+                mode=slot.mode.value,
+                job_seeker=DEMO_PEOPLE[(booked + index) % len(DEMO_PEOPLE)],
             )
             try:
-                await booking.book_appointment(uow, SEEDER, body, now=now)
+                await booking.book_appointment(uow, command, now=now)
             except Conflict:
                 continue
             booked += 1

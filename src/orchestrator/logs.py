@@ -42,6 +42,21 @@ class JsonFormatter(logging.Formatter):
         return safe_traceback(ei[1]) if ei and ei[1] is not None else super().formatException(ei)
 
 
+class PlainFormatter(logging.Formatter):
+    """Plain-text lines (``ORCHESTRATOR_LOG_JSON=0``), with tracebacks as safe as the JSON ones."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # logging caches a traceback's text on the record: never reuse one another handler made
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
+    def formatException(self, ei: Any) -> str:
+        return safe_traceback(ei[1]) if ei and ei[1] is not None else super().formatException(ei)
+
+
 def safe_traceback(exc: BaseException) -> str:
     """The traceback of ``exc`` with the database driver's messages hidden.
 
@@ -65,9 +80,7 @@ def safe_traceback(exc: BaseException) -> str:
 
 def configure_logging(level: str = "INFO", *, as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if as_json else logging.Formatter("%(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if as_json else PlainFormatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

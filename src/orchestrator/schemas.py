@@ -17,8 +17,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 ModeName = Literal["in_person", "phone", "video"]
 ChannelName = Literal["web", "sms", "voice", "walk_in", "front_desk"]
 # The patterns document the text rule in the OpenAPI; ``Body.__post_init__`` enforces it.
-NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
-MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_CONTROL)]
 Tag = Annotated[str, Meta(min_length=1, max_length=80, pattern=r"^[a-z0-9_\-]+$")]
 Language = Annotated[str, Meta(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
@@ -102,8 +102,10 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 CONTROL_CHARACTERS = "must not contain control characters"
 OUT_OF_RANGE = f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# C0, DEL, C1, and the bidirectional embedding/override/isolate controls (they reorder what a
+# counsellor or an SMS reader sees); the marks LRM/RLM stay allowed for right-to-left names
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def check_text(field: str, value: str, *, multiline: bool = False) -> str:

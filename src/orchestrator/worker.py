@@ -9,8 +9,8 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from orchestrator import tasks
-from orchestrator.app import utc_now
 from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.deps import utc_now
 from orchestrator.settings import Settings
 
 FUNCTIONS: list[Any] = [tasks.purge_expired_holds, tasks.purge_idempotency_keys]

@@ -38,7 +38,8 @@ def _openapi() -> dict[str, Any]:
     """The app's own OpenAPI document (built without a database: it is static)."""
     from unittest.mock import MagicMock
 
-    from orchestrator.app import Deps, create_app
+    from orchestrator.app import create_app
+    from orchestrator.deps import Deps
     from orchestrator.settings import Settings
 
     app = create_app(Settings(token_secret=SECRET), Deps(sessions=MagicMock(), redis=MagicMock()))

@@ -70,6 +70,7 @@ CONTROL_CASES = [
     ("job_seeker.name", {"name": "Jean\nDupont"}),  # a name is one line
     ("job_seeker.name", {"name": "Jean\u0085Dupont"}),  # C1 "next line"
     ("job_seeker.phone", {"phone": "+3369876543\u00002"}),
+    ("job_seeker.name", {"name": "\u202egnp.exe"}),  # a right-to-left override
 ]
 
 
@@ -207,7 +208,7 @@ PERSONAL = re.compile(r"\+\d{6,}|\b0[1-9](?:[ .-]?\d{2}){4}\b|[\w.+-]+@[\w-]+\.[
 async def test_the_worst_cases_leave_no_personal_data_in_the_logs(client, world, caplog):
     """Drive conflicts, validation errors, an exclusion violation and unexpected errors, with the
     JSON formatter the server uses, and scan every line for the person's data."""
-    from orchestrator.logs import JsonFormatter
+    from orchestrator.logs import JsonFormatter, PlainFormatter
 
     caplog.set_level(logging.DEBUG)
     agency, service, appointment = world["agency"], world["service"], world["appointment"]
@@ -226,6 +227,7 @@ async def test_the_worst_cases_leave_no_personal_data_in_the_logs(client, world,
     # an unexpected database error, raised inside a request, is logged with its traceback
     await _provoke_unique_violation_in_a_request(client, world)
     lines = [JsonFormatter().format(record) for record in caplog.records]
+    lines += [PlainFormatter().format(record) for record in caplog.records]  # ORCHESTRATOR_LOG_JSON=0
     assert any('"exc"' in line for line in lines), "the unexpected error should be logged with a traceback"
     for line in lines:
         assert NAME not in line and "Zarkovic" not in line, line

@@ -14,7 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator import __version__
-from orchestrator.app import Deps, create_app
+from orchestrator.app import create_app
+from orchestrator.deps import Deps
 from tests.helpers import ADMIN, make_agency
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # port 1 refuses connections

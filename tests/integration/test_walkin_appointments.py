@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from orchestrator import live
 from orchestrator.models import Appointment, Claim, JobSeeker
 from orchestrator.services.appointments import new_manage_token
 from tests.helpers import assert_problem, make_agency
@@ -208,3 +209,19 @@ async def test_appointment_actions_access_and_transitions(client, clock, session
     await client.post(check_in_url(appointment), headers={"X-Manage-Token": token})
     assert (await call_next(client, two)).status_code == 204
     assert (await call_next(client, one)).json()["id"] == appointment
+
+
+async def test_cancelling_a_checked_in_appointment_tells_the_board(client, clock, sessions, redis):
+    setup = await open_agency(client, desks=1)
+    appointment, token = await book(
+        sessions, setup, setup["counsellors"][0], clock.now + timedelta(minutes=30)
+    )
+    headers = {"X-Manage-Token": token}
+    assert (await client.post(check_in_url(appointment), headers=headers)).status_code == 200
+    r = await client.post(f"/api/v1/appointments/{appointment}/cancel", headers=front(setup["id"]))
+    assert r.status_code == 200, r.text
+    events = [
+        payload for _, payload in await live.read_after(redis, uuid.UUID(setup["id"]), "0-0", block_ms=1)
+    ]
+    assert [e["type"] for e in events if e.get("id") == appointment] == ["checked_in", "cancelled"]
+    assert events[-1]["waiting_count"] == 0  # the board's counters come with the event

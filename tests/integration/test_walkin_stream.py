@@ -181,7 +181,7 @@ async def test_stream_ends_when_the_client_disconnects(client, served):
 
 
 async def test_keep_alive_comments(client, served, deps):
-    deps.extras["sse_keepalive_ms"] = 50
+    deps.sse_keepalive_ms = 50
     setup = await open_agency(client, desks=1)
     async with (
         httpx.AsyncClient(base_url=served, timeout=WAIT) as http,

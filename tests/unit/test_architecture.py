@@ -43,3 +43,74 @@ def test_core_never_reads_the_clock():
         source = path.read_text()
         for call in ("datetime.now(", "date.today(", "time.time(", "datetime.utcnow("):
             assert call not in source, f"{path.name} reads the clock via {call}"
+
+
+# --- layers beyond the core -------------------------------------------------------------------
+
+PACKAGE = CORE.parent
+# what each layer may import from the project (anything not listed is forbidden)
+LAYERS = {
+    "channels": {
+        "channels",
+        "services",
+        "schemas",
+        "schemas_queue",
+        "auth",
+        "errors",
+        "deps",
+        "db",
+        "live",
+        "settings",
+        "scheduling",
+        "models",
+    },
+    "services": {
+        "services",
+        "repositories",
+        "scheduling",
+        "models",
+        "db",
+        "deps",
+        "errors",
+        "auth",
+        "outbox",
+        "live",
+        "schemas",
+        "schemas_queue",
+    },
+    "repositories": {"repositories", "models", "scheduling"},
+}
+ENTRY_POINTS = {"cli.py", "__main__.py"}
+
+
+def _project_imports(path: Path) -> set[str]:
+    """The project modules ``path`` imports, as names below ``orchestrator`` ("services.booking")."""
+    return {
+        name.removeprefix("orchestrator.") for name in _imports(path) if name.startswith("orchestrator.")
+    } | {
+        f"{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "orchestrator"
+        for alias in node.names
+    }
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    offenders = {}
+    for layer, allowed in LAYERS.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            bad = {name for name in _project_imports(path) if name.split(".")[0] not in allowed}
+            if bad:
+                offenders[f"{layer}/{path.name}"] = sorted(bad)
+    assert offenders == {}
+
+
+def test_nothing_imports_the_http_app_or_the_cli_but_the_entry_points():
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ENTRY_POINTS:
+            continue
+        bad = {name for name in _project_imports(path) if name in ("app", "cli")}
+        if bad:
+            offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
+    assert offenders == {}

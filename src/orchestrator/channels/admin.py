@@ -16,7 +16,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from orchestrator.channels.http import Caller, Id, UoW
 from orchestrator.channels.openapi import STAFF_READ, STAFF_WRITE, problems
 from orchestrator.models import Agency, AvailabilityRule
-from orchestrator.repositories.queue_policy import policy_document
 from orchestrator.schemas import (
     AbsenceCreate,
     AbsenceRead,
@@ -42,7 +41,7 @@ def _body(data: msgspec.Struct) -> dict[str, Any]:
 
 
 def _agency(agency: Agency) -> AgencyRead:
-    return to_struct(AgencyRead, agency, queue_policy=policy_document(agency.queue_policy))
+    return to_struct(AgencyRead, agency, queue_policy=admin.queue_policy_of(agency))
 
 
 def _rule(rule: AvailabilityRule) -> RuleRead:

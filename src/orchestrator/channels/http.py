@@ -13,9 +13,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from orchestrator.auth import Principal
+from orchestrator.auth import STAFF_ROLES, Principal, staff_of
 from orchestrator.db import UnitOfWork
+from orchestrator.errors import Invalid
 from orchestrator.services import idempotency
+from orchestrator.services.commands import Actor, Channel, ManageTokenHolder, Public, Staff
 from orchestrator.settings import Settings
 
 Caller = NamedDependency[Principal | None]
@@ -51,3 +53,23 @@ async def idempotent_create(
         uow, principal=scope, key=key, request_hash=digest, status=HTTP_201_CREATED, body=body
     )
     return Response(body, status_code=HTTP_201_CREATED)
+
+
+def actor_of(principal: Principal | None, manage_token: str | None = None) -> Actor:
+    """Who calls over HTTP: a bearer token's holder (staff, kiosk), else the holder of a manage
+    token, else the public. A kiosk presenting a manage token acts as that token's holder."""
+    if principal is not None and (principal.role in STAFF_ROLES or not manage_token):
+        return Staff(principal)
+    if manage_token:
+        return ManageTokenHolder(manage_token)
+    return Public()
+
+
+def booking_channel(principal: Principal | None, agency_id: uuid.UUID, requested: str | None) -> Channel:
+    """The channel a web booking came through: the agency's staff say which (front desk by
+    default, or the phone line they answered…); everyone else is the web."""
+    if staff_of(principal, agency_id) is not None:
+        return Channel(requested) if requested else Channel.FRONT_DESK
+    if requested is not None:
+        raise Invalid("channel", "only the agency's staff may set the channel")
+    return Channel.WEB

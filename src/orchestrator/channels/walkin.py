@@ -14,7 +14,7 @@ import secrets
 import string
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
@@ -26,7 +26,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from orchestrator import live
-from orchestrator.app import Deps
+from orchestrator.auth import Principal, Role
 from orchestrator.channels.http import (
     Caller,
     Clock,
@@ -35,10 +35,12 @@ from orchestrator.channels.http import (
     IdempotencyScope,
     ManageToken,
     UoW,
+    actor_of,
     idempotent_create,
 )
 from orchestrator.channels.openapi import NOTHING_TO_CALL, STAFF_READ, STAFF_WRITE
 from orchestrator.db import unit_of_work
+from orchestrator.deps import Deps
 from orchestrator.models import Appointment
 from orchestrator.schemas import to_struct
 from orchestrator.schemas_queue import (
@@ -53,14 +55,18 @@ from orchestrator.schemas_queue import (
     WorkRead,
 )
 from orchestrator.services import arrivals, desk, queue_view, tickets
+from orchestrator.services.commands import Channel
 from orchestrator.services.queue_common import TicketView
 
 Dependencies = NamedDependency[Deps]
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)]
 
 SSE_RETRY_MS = 1000  # how soon browsers reconnect
-SSE_KEEPALIVE_MS = 15_000  # a comment at least this often keeps proxies from closing the stream
-SSE_MAX_SECONDS = 300.0  # streams end after this long; clients reconnect with Last-Event-ID
+
+
+def _desk_channel(principal: Principal | None) -> Channel:
+    """A kiosk is the walk-in channel; everyone else at the agency is the front desk."""
+    return Channel.WALK_IN if principal is not None and principal.role is Role.KIOSK else Channel.FRONT_DESK
 
 
 def _ticket(view: TicketView) -> TicketRead:
@@ -95,7 +101,20 @@ async def issue_ticket(
     """Issue a walk-in ticket (front desk, manager, admin, kiosk). Supports ``Idempotency-Key``."""
 
     async def create() -> TicketRead:
-        view = await tickets.issue_ticket(uow, deps.redis, principal, agency_id, data, now=clock())
+        command = tickets.IssueTicket(
+            actor=actor_of(principal),
+            channel=_desk_channel(principal),
+            agency_id=agency_id,
+            service_id=data.service_id,
+            language=data.language,
+            priority=data.priority,
+            needs=tuple(data.needs),
+            preferred_counsellor_id=data.preferred_counsellor_id,
+            name=data.job_seeker.name if data.job_seeker else None,
+            phone=data.job_seeker.phone if data.job_seeker else None,
+            outside_hours=data.outside_hours,
+        )
+        view = await tickets.issue_ticket(uow, command, now=clock())
         return _ticket(view)
 
     return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
@@ -104,40 +123,30 @@ async def issue_ticket(
 @get("/tickets/{ticket_id:uuid}", responses=STAFF_READ)
 async def get_ticket(ticket_id: Id, uow: UoW, principal: Caller, clock: Clock) -> TicketRead:
     """One ticket with its position and estimated wait (agency staff)."""
-    return _ticket(await tickets.get_ticket(uow, principal, ticket_id, now=clock()))
+    command = tickets.GetTicket(actor_of(principal), _desk_channel(principal), ticket_id)
+    return _ticket(await tickets.get_ticket(uow, command, now=clock()))
 
 
-def _action(name: str, doc: str, use_case: Callable[..., Awaitable[TicketView]]) -> Any:
-    async def handler(
-        ticket_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
-    ) -> TicketRead:
-        return _ticket(await use_case(uow, deps.redis, principal, ticket_id, now=clock()))
+def _action(name: str, doc: str) -> Any:
+    action = name.replace("-", "_")
 
-    handler.__name__ = handler.__qualname__ = f"ticket_{name.replace('-', '_')}"
+    async def handler(ticket_id: Id, uow: UoW, principal: Caller, clock: Clock) -> TicketRead:
+        command = tickets.TicketAction(actor_of(principal), _desk_channel(principal), ticket_id, action)
+        return _ticket(await tickets.act_on_ticket(uow, command, now=clock()))
+
+    handler.__name__ = handler.__qualname__ = f"ticket_{action}"
     handler.__doc__ = doc
     return post(f"/tickets/{{ticket_id:uuid}}/{name}", status_code=HTTP_200_OK, responses=STAFF_WRITE)(
         handler
     )
 
 
-recall_ticket = _action(
-    "recall",
-    "Call the ticket again (not sooner than the policy's recall interval).",
-    tickets.recall_ticket,
-)
-start_ticket = _action(
-    "start",
-    "The person is at the desk: claims the counsellor's time (409 if committed).",
-    tickets.start_ticket,
-)
-complete_ticket = _action("complete", "Done; records the service duration.", tickets.complete_ticket)
-requeue_ticket = _action(
-    "requeue", "Nobody answered: back to the queue, calls counted.", tickets.requeue_ticket
-)
-no_show_ticket = _action(
-    "no-show", "No-show, once called the policy's number of times.", tickets.no_show_ticket
-)
-cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.", tickets.cancel_ticket)
+recall_ticket = _action("recall", "Call the ticket again (not sooner than the policy's recall interval).")
+start_ticket = _action("start", "The person is at the desk: claims the counsellor's time (409 if committed).")
+complete_ticket = _action("complete", "Done; records the service duration.")
+requeue_ticket = _action("requeue", "Nobody answered: back to the queue, calls counted.")
+no_show_ticket = _action("no-show", "No-show, once called the policy's number of times.")
+cancel_ticket = _action("cancel", "Cancel a waiting or called ticket.")
 
 
 @post("/tickets/{ticket_id:uuid}/transfer", status_code=HTTP_200_OK, responses=STAFF_WRITE)
@@ -150,7 +159,10 @@ async def transfer_ticket(
     deps: Dependencies,
 ) -> TicketRead:
     """Another service and/or counsellor; keeps the number and the original arrival time."""
-    view = await tickets.transfer_ticket(uow, deps.redis, principal, ticket_id, data, now=clock())
+    command = tickets.TransferTicket(
+        actor_of(principal), _desk_channel(principal), ticket_id, data.service_id, data.counsellor_id
+    )
+    view = await tickets.transfer_ticket(uow, command, now=clock())
     return _ticket(view)
 
 
@@ -166,7 +178,8 @@ async def call_next(
     counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> Response[WorkRead | None]:
     """Hand the counsellor their next person (200), or 204 when nothing suits them."""
-    view = await desk.call_next(uow, deps.redis, principal, counsellor_id, now=clock())
+    command = desk.CallNext(actor_of(principal), _desk_channel(principal), counsellor_id)
+    view = await desk.call_next(uow, command, now=clock())
     if view is None:
         return Response(None, status_code=HTTP_204_NO_CONTENT)
     decision = view.decision
@@ -197,7 +210,10 @@ async def set_desk(
     deps: Dependencies,
 ) -> DeskRead:
     """On desk (with a desk label) or off desk (the counsellor, front desk, manager, admin)."""
-    counsellor = await desk.set_desk(uow, deps.redis, principal, counsellor_id, data, now=clock())
+    command = desk.SetDesk(
+        actor_of(principal), _desk_channel(principal), counsellor_id, data.on_desk, data.desk_label
+    )
+    counsellor = await desk.set_desk(uow, command, now=clock())
     return to_struct(DeskRead, counsellor, current=None)
 
 
@@ -214,9 +230,10 @@ async def check_in(
     manage_token: ManageToken = None,
 ) -> AppointmentQueueRead:
     """The appointment holder has arrived (staff, or the job seeker's ``X-Manage-Token``)."""
-    appointment, label = await arrivals.check_in(
-        uow, deps.redis, principal, manage_token, appointment_id, now=clock()
+    command = arrivals.AppointmentStep(
+        actor_of(principal, manage_token), _desk_channel(principal), appointment_id
     )
+    appointment, label = await arrivals.check_in(uow, command, now=clock())
     return _appointment(appointment, label)
 
 
@@ -225,9 +242,8 @@ async def complete_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
     """The appointment (handed out by call next) is over; unused booked time is given back."""
-    appointment, label = await arrivals.complete_appointment(
-        uow, deps.redis, principal, appointment_id, now=clock()
-    )
+    command = arrivals.AppointmentStep(actor_of(principal), _desk_channel(principal), appointment_id)
+    appointment, label = await arrivals.complete_appointment(uow, command, now=clock())
     return _appointment(appointment, label)
 
 
@@ -236,9 +252,8 @@ async def no_show_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
 ) -> AppointmentQueueRead:
     """Nobody came (after the start time); the rest of the booked time goes back to the pool."""
-    appointment, label = await arrivals.no_show_appointment(
-        uow, deps.redis, principal, appointment_id, now=clock()
-    )
+    command = arrivals.AppointmentStep(actor_of(principal), _desk_channel(principal), appointment_id)
+    appointment, label = await arrivals.no_show_appointment(uow, command, now=clock())
     return _appointment(appointment, label)
 
 
@@ -251,7 +266,9 @@ async def get_queue(
 ) -> QueueRead:
     """Waiting tickets in call order with estimates, calls in progress, today's appointments,
     counsellors on desk (agency staff)."""
-    view = await queue_view.get_queue(uow, deps.redis, principal, agency_id, now=clock())
+    view = await queue_view.get_queue(
+        uow, queue_view.GetQueue(actor_of(principal), _desk_channel(principal), agency_id), now=clock()
+    )
     snapshot = view.snapshot
     return QueueRead(
         agency_id=agency_id,
@@ -277,10 +294,9 @@ async def _events(
     """``snapshot`` first (unless the client's Last-Event-ID can be replayed), then live events.
 
     Ends when the client disconnects (Litestar cancels the stream; ``finally`` runs) or after
-    ``SSE_MAX_SECONDS`` (the client reconnects with its Last-Event-ID and misses nothing).
+    ``Deps.sse_max_seconds`` (the client reconnects with its Last-Event-ID and misses nothing).
     """
-    keepalive = int(deps.extras.get("sse_keepalive_ms", SSE_KEEPALIVE_MS))
-    lifetime = float(deps.extras.get("sse_max_seconds", SSE_MAX_SECONDS))
+    keepalive, lifetime = deps.sse_keepalive_ms, deps.sse_max_seconds
     live.open_streams += 1
     try:
         yield ServerSentEventMessage(data=None, comment="orchestrator queue stream", retry=SSE_RETRY_MS)

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Response, Router, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
+from orchestrator.auth import Principal
 from orchestrator.channels.http import (
     Caller,
     Clock,
@@ -24,6 +25,8 @@ from orchestrator.channels.http import (
     IdempotencyScope,
     ManageToken,
     UoW,
+    actor_of,
+    booking_channel,
     idempotent_create,
 )
 from orchestrator.channels.openapi import problems
@@ -41,6 +44,7 @@ from orchestrator.schemas import (
     to_struct,
 )
 from orchestrator.services import booking
+from orchestrator.services.commands import Channel, JobSeekerDetails
 
 
 class SlotsRead(msgspec.Struct):
@@ -74,6 +78,35 @@ def _window(field: str, raw: str) -> tuple[datetime, datetime]:
     return window
 
 
+def _booking(data: AppointmentCreate, principal: Principal | None) -> booking.BookAppointment:
+    """The JSON body as a command: the web's only job."""
+    seeker, needs = data.job_seeker, data.job_seeker.needs
+    return booking.BookAppointment(
+        actor=actor_of(principal),
+        channel=booking_channel(principal, data.agency_id, data.channel),
+        agency_id=data.agency_id,
+        service_id=data.service_id,
+        starts_at=data.starts_at,
+        mode=data.mode,
+        counsellor_id=data.counsellor_id,
+        hold_id=data.hold_id,
+        job_seeker=JobSeekerDetails(
+            name=seeker.name,
+            phone=seeker.phone,
+            email=seeker.email,
+            language=seeker.language,
+            preferred_channel=seeker.preferred_channel,
+            consent_sms=seeker.consent_sms,
+            consent_email=seeker.consent_email,
+            priority=needs.priority if needs else 0,
+            accessibility=tuple(needs.accessibility) if needs else (),
+            interpreter_language=needs.interpreter_language if needs else None,
+            preferred_mode=needs.preferred_mode if needs else None,
+            preferred_windows=tuple(needs.preferred_windows) if needs else (),
+        ),
+    )
+
+
 def _read(appointment: Appointment, manage_token: str | None = None) -> AppointmentRead:
     return to_struct(AppointmentRead, appointment, manage_token=manage_token)
 
@@ -99,20 +132,19 @@ async def availability(
     puts slots inside the person's preferred times first; ``limit`` keeps the best N.
     """
     windows = [_window("prefer", raw) for raw in prefer or []]
-    slots = await booking.find_slots(
-        uow,
-        principal,
+    query = booking.FindSlots(
+        actor=actor_of(principal),
+        channel=booking_channel(principal, agency_id, None),
         agency_id=agency_id,
         service_id=service_id,
         start=_moment("from", start),
         end=_moment("to", end),
-        now=clock(),
-        max_days=settings.availability_max_days,
         mode=mode,
         language=language,
         limit=limit,
-        preferred=windows,
+        preferred=tuple(windows),
     )
+    slots = await booking.find_slots(uow, query, now=clock(), max_days=settings.availability_max_days)
     return SlotsRead(
         [SlotRead(s.start, s.end, uuid.UUID(s.counsellor_id), s.mode.value, s.reason) for s in slots]
     )
@@ -131,8 +163,17 @@ async def create_hold(
     """Hold a slot for ``ORCHESTRATOR_HOLD_TTL_MINUTES`` while the person finishes booking."""
 
     async def create() -> HoldRead:
+        command = booking.PlaceHold(
+            actor=actor_of(principal),
+            channel=booking_channel(principal, data.agency_id, None),
+            agency_id=data.agency_id,
+            service_id=data.service_id,
+            starts_at=data.starts_at,
+            mode=data.mode,
+            counsellor_id=data.counsellor_id,
+        )
         hold: Hold = await booking.place_hold(
-            uow, principal, data, now=clock(), ttl=timedelta(minutes=settings.hold_ttl_minutes)
+            uow, command, now=clock(), ttl=timedelta(minutes=settings.hold_ttl_minutes)
         )
         return to_struct(HoldRead, hold)
 
@@ -154,7 +195,7 @@ async def create_appointment(
     """
 
     async def create() -> AppointmentRead:
-        appointment, token = await booking.book_appointment(uow, principal, data, now=clock())
+        appointment, token = await booking.book_appointment(uow, _booking(data, principal), now=clock())
         return _read(appointment, token)
 
     return await idempotent_create(uow, idempotency_scope, idempotency_key, data, create)
@@ -165,7 +206,8 @@ async def get_appointment(
     appointment_id: Id, uow: UoW, principal: Caller, manage_token: ManageToken = None
 ) -> AppointmentRead:
     """An appointment, for its job seeker (``X-Manage-Token``) or the agency's staff."""
-    return _read(await booking.get_appointment(uow, principal, manage_token, appointment_id))
+    command = booking.GetAppointment(actor_of(principal, manage_token), Channel.WEB, appointment_id)
+    return _read(await booking.get_appointment(uow, command))
 
 
 @post(
@@ -181,14 +223,11 @@ async def cancel_appointment(
     data: JSONBody[Cancel | None] = None,
 ) -> AppointmentRead:
     """Cancel; job seekers only until the cut-off before the appointment (staff any time)."""
+    command = booking.CancelAppointment(
+        actor_of(principal, manage_token), Channel.WEB, appointment_id, reason=data.reason if data else None
+    )
     appointment = await booking.cancel_appointment(
-        uow,
-        principal,
-        manage_token,
-        appointment_id,
-        reason=data.reason if data else None,
-        now=clock(),
-        cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
+        uow, command, now=clock(), cutoff=timedelta(minutes=settings.cancel_cutoff_minutes)
     )
     return _read(appointment)
 
@@ -208,14 +247,16 @@ async def reschedule_appointment(
     manage_token: ManageToken = None,
 ) -> AppointmentRead:
     """Move to a new time, atomically: on conflict (409 with alternatives) nothing changes."""
-    appointment = await booking.reschedule_appointment(
-        uow,
-        principal,
-        manage_token,
+    command = booking.RescheduleAppointment(
+        actor_of(principal, manage_token),
+        Channel.WEB,
         appointment_id,
-        data,
-        now=clock(),
-        cutoff=timedelta(minutes=settings.cancel_cutoff_minutes),
+        starts_at=data.starts_at,
+        counsellor_id=data.counsellor_id,
+        mode=data.mode,
+    )
+    appointment = await booking.reschedule_appointment(
+        uow, command, now=clock(), cutoff=timedelta(minutes=settings.cancel_cutoff_minutes)
     )
     return _read(appointment)
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Appointment, Notification, WalkInTicket
+from orchestrator.scheduling.transitions import AppointmentStatus, TicketStatus
 
 
 async def claim_first_waiting(
@@ -45,7 +46,7 @@ async def claim_first_waiting(
     ids = bindparam("ranked", list(ranked), type_=ARRAY(Uuid()))
     pick = (
         select(WalkInTicket.id)
-        .where(WalkInTicket.id == any_(ids), WalkInTicket.status == "waiting")
+        .where(WalkInTicket.id == any_(ids), WalkInTicket.status == TicketStatus.WAITING)
         .order_by(func.array_position(ids, WalkInTicket.id))
         .limit(1)
         .with_for_update(skip_locked=True, key_share=True)
@@ -53,9 +54,9 @@ async def claim_first_waiting(
     )
     statement = (
         update(WalkInTicket)
-        .where(WalkInTicket.id == pick, WalkInTicket.status == "waiting")
+        .where(WalkInTicket.id == pick, WalkInTicket.status == TicketStatus.WAITING)
         .values(
-            status="called",
+            status=TicketStatus.CALLED,
             counsellor_id=counsellor_id,
             desk=desk,
             call_count=WalkInTicket.call_count + 1,
@@ -77,8 +78,8 @@ async def claim_appointment(
     counsellor lock, so waiting on its row lock (a check-in or no-show in flight) is brief."""
     statement = (
         update(Appointment)
-        .where(Appointment.id == appointment_id, Appointment.status == "checked_in")
-        .values(status="in_progress", started_at=now, updated_at=now)
+        .where(Appointment.id == appointment_id, Appointment.status == AppointmentStatus.CHECKED_IN)
+        .values(status=AppointmentStatus.IN_PROGRESS, started_at=now, updated_at=now)
         .returning(Appointment)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -91,7 +92,7 @@ async def lock_waiting(session: AsyncSession, ticket_ids: Sequence[uuid.UUID]) -
         return []
     rows = await session.scalars(
         select(WalkInTicket)
-        .where(WalkInTicket.id.in_(ticket_ids), WalkInTicket.status == "waiting")
+        .where(WalkInTicket.id.in_(ticket_ids), WalkInTicket.status == TicketStatus.WAITING)
         .order_by(WalkInTicket.id)
         .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)

@@ -54,12 +54,21 @@ class Move(Generic[S]):
     event: str | None
     verb: str  # how the action reads in an error: "it cannot be <verb>"
 
+    @property
+    def live_event(self) -> str:
+        """The live event this move publishes (``ValueError`` for a move that emits none)."""
+        if self.event is None:
+            raise ValueError(f"the move {self.action!r} emits no event")
+        return self.event
+
 
 class BadTransition(Exception):
     """The entity's current status does not allow the action."""
 
-    def __init__(self, entity: str, action: str, verb: str, current: StrEnum) -> None:
-        super().__init__(f"the {entity} is {current}; it cannot be {verb}")
+    def __init__(
+        self, entity: str, action: str, verb: str, current: StrEnum, label: str | None = None
+    ) -> None:
+        super().__init__(f"{label or 'the ' + entity} is {current}; it cannot be {verb}")
         self.entity, self.action, self.current = entity, action, current
 
 
@@ -72,14 +81,15 @@ class Transitions(Generic[S]):
         self.on_board: frozenset[S] = frozenset(on_board)
         self._moves: dict[str, Move[S]] = {m.action: m for m in moves}
 
-    def move(self, action: str, current: str) -> Move[S]:
-        """The move ``action`` from status ``current``; :class:`BadTransition` if not allowed.
+    def move(self, action: str, current: str, *, label: str | None = None) -> Move[S]:
+        """The move ``action`` from status ``current``; :class:`BadTransition` if not allowed
+        (its message names the entity by ``label``, e.g. "ticket A042", when given).
 
         Raises ``KeyError`` for an action the table does not know (a programming error)."""
         move = self._moves[action]
         status = self.status(current)
         if status not in move.sources:
-            raise BadTransition(self.entity, action, move.verb, status)
+            raise BadTransition(self.entity, action, move.verb, status, label)
         return move
 
     def allowed(self, current: str) -> list[str]:

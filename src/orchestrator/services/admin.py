@@ -21,6 +21,7 @@ from orchestrator.auth import (
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.models import Absence, Agency, AvailabilityRule, Counsellor, Service
+from orchestrator.repositories.queue_policy import policy_document
 from orchestrator.schemas import parse_hhmm
 from orchestrator.services import audit
 
@@ -63,6 +64,11 @@ async def get_agency(uow: UnitOfWork, agency_id: uuid.UUID, *, active_only: bool
     if active_only and not agency.active:
         raise NotFound(f"no agency {agency_id}", code="not_found")
     return agency
+
+
+def queue_policy_of(agency: Agency) -> dict[str, Any]:
+    """Every queue policy key of the agency with the value in force (defaults included)."""
+    return policy_document(agency.queue_policy)
 
 
 async def update_agency(

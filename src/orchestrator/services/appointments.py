@@ -1,4 +1,5 @@
-"""Who may act on an appointment: that agency's staff, or the job seeker holding its manage token."""
+"""Who may act on an appointment: its agency's staff, its job seeker (manage token or verified
+phone number), or the system."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import hmac
 import secrets
 import uuid
 
-from orchestrator.auth import STAFF_ROLES, Principal
+from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound, Unauthorized
-from orchestrator.models import Appointment
+from orchestrator.models import Appointment, JobSeeker
+from orchestrator.services.commands import Actor, ManageTokenHolder, PhoneOwner, Public, Staff, System
 
 
 def new_manage_token() -> tuple[str, str]:
@@ -25,32 +27,31 @@ def hash_token(token: str) -> str:
 
 
 async def appointment_for(
-    uow: UnitOfWork,
-    appointment_id: uuid.UUID,
-    principal: Principal | None,
-    manage_token: str | None,
-    *,
-    for_update: bool = False,
+    uow: UnitOfWork, appointment_id: uuid.UUID, actor: Actor, *, for_update: bool = False
 ) -> tuple[Appointment, Principal | None]:
-    """Load the appointment if the caller may act on it.
+    """Load the appointment if ``actor`` may act on it: that agency's staff, the holder of its
+    manage token, the owner of its job seeker's phone number, or the system.
 
-    Returns the staff principal, or None when the job seeker's manage token authorized it.
-    Unknown id, other agency or wrong token → 404 (existence is never revealed); no
-    credentials at all → 401.
+    Returns the staff principal (None for anyone else). Unknown id, other agency, wrong token or
+    number → 404 (existence is never revealed); an anonymous caller → 401.
     """
-    if principal is None and not manage_token:
+    if isinstance(actor, Public) or (isinstance(actor, ManageTokenHolder) and not actor.token):
         raise Unauthorized(
             "a staff bearer token or the X-Manage-Token header is required", code="unauthorized"
         )
     appointment = await uow.session.get(Appointment, appointment_id, with_for_update=for_update)
     if appointment is None:
         raise NotFound(f"no appointment {appointment_id}", code="not_found")
-    if (
-        principal is not None
-        and principal.role in STAFF_ROLES
-        and principal.sees_agency(appointment.agency_id)
-    ):
-        return appointment, principal
-    if manage_token and hmac.compare_digest(hash_token(manage_token), appointment.manage_token_hash):
+    if isinstance(actor, Staff):
+        if (staff := staff_of(actor.principal, appointment.agency_id)) is not None:
+            return appointment, staff
+    elif isinstance(actor, ManageTokenHolder):
+        if hmac.compare_digest(hash_token(actor.token), appointment.manage_token_hash):
+            return appointment, None
+    elif isinstance(actor, PhoneOwner):
+        seeker = await uow.session.get(JobSeeker, appointment.job_seeker_id)
+        if seeker is not None and seeker.phone == actor.phone:
+            return appointment, None
+    elif isinstance(actor, System):
         return appointment, None
     raise NotFound(f"no appointment {appointment_id}", code="not_found")

@@ -7,7 +7,6 @@ per-counsellor lock; the exclusion constraint on ``claims`` is the guarantee aga
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,23 +18,19 @@ from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Ser
 from orchestrator.repositories.calendars import claim_time, load_calendars, service_spec
 from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
 from orchestrator.scheduling.errors import SlotUnavailable
+from orchestrator.scheduling.transitions import APPOINTMENT, AppointmentStatus
 from orchestrator.scheduling.types import Interval, Mode
-from orchestrator.schemas import (
-    AppointmentCreate,
-    HoldCreate,
-    JobSeekerIn,
-    Reschedule,
-    e164_phone,
-    phone_region,
-)
+from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.services import audit
 from orchestrator.services.admin import get_agency
 from orchestrator.services.appointments import appointment_for, new_manage_token
+from orchestrator.services.arrivals import announce
+from orchestrator.services.commands import Actor, Channel, JobSeekerDetails, is_system, principal_of
+from orchestrator.services.queue_common import agency_of
 
 CLAIM_ATTEMPTS = 8  # a lost race is retried on a fresh snapshot (another counsellor may be free)
 ALTERNATIVES = 5
 ALTERNATIVE_DAYS = 3  # how far after the asked time a 409 looks for other slots
-JOB_SEEKER = "job_seeker:manage_token"
 # SlotUnavailable codes that mean "this time is not bookable as asked" (422) rather than "taken" (409)
 INVALID_CODES = {
     "not_on_grid": "starts_at",
@@ -44,6 +39,72 @@ INVALID_CODES = {
     "mode_not_offered": "mode",
     "counsellor_not_eligible": "counsellor_id",
 }
+
+
+# --- commands (what any channel builds) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FindSlots:
+    actor: Actor
+    channel: Channel
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    start: datetime
+    end: datetime
+    mode: str | None = None
+    language: str | None = None
+    limit: int | None = None
+    preferred: tuple[tuple[datetime, datetime], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceHold:
+    actor: Actor
+    channel: Channel
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: datetime
+    mode: str
+    counsellor_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookAppointment:
+    actor: Actor
+    channel: Channel
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: datetime
+    mode: str
+    job_seeker: JobSeekerDetails
+    counsellor_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetAppointment:
+    actor: Actor
+    channel: Channel
+    appointment_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAppointment:
+    actor: Actor
+    channel: Channel
+    appointment_id: uuid.UUID
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleAppointment:
+    actor: Actor
+    channel: Channel
+    appointment_id: uuid.UUID
+    starts_at: datetime
+    counsellor_id: uuid.UUID | None = None
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,17 +119,15 @@ class Booking:
         return self.agency.timezone
 
 
-async def _booking(
-    uow: UnitOfWork, principal: Principal | None, agency_id: uuid.UUID, service_id: uuid.UUID
-) -> Booking:
+async def _booking(uow: UnitOfWork, actor: Actor, agency_id: uuid.UUID, service_id: uuid.UUID) -> Booking:
     agency = await get_agency(uow, agency_id)
     service = await uow.session.get(Service, service_id)
-    staff = staff_of(principal, agency.id)
+    staff = staff_of(principal_of(actor), agency.id)
     if (
         service is None
         or service.agency_id != agency.id
         or not service.active
-        or (service.bookable_by == "staff" and staff is None)
+        or (service.bookable_by == "staff" and staff is None and not is_system(actor))
     ):
         raise NotFound(f"no service {service_id} in agency {agency_id}", code="not_found")
     return Booking(agency, service, service_spec(service), staff)
@@ -77,37 +136,23 @@ async def _booking(
 # --- availability ---------------------------------------------------------------------------
 
 
-async def find_slots(
-    uow: UnitOfWork,
-    principal: Principal | None,
-    *,
-    agency_id: uuid.UUID,
-    service_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    max_days: int,
-    mode: str | None = None,
-    language: str | None = None,
-    limit: int | None = None,
-    preferred: Sequence[tuple[datetime, datetime]] = (),
-) -> list[Slot]:
+async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days: int) -> list[Slot]:
     """Free slots of the agency for a service in ``[start, end)``, one per start time; slots
     inside a ``preferred`` window come first; ``limit`` keeps the best N."""
-    if end <= start:
+    if cmd.end <= cmd.start:
         raise Invalid("to", "must be after from")
-    if end - start > timedelta(days=max_days):
+    if cmd.end - cmd.start > timedelta(days=max_days):
         raise Invalid("to", f"the range may span at most {max_days} days")
-    ctx = await _booking(uow, principal, agency_id, service_id)
-    window = Interval(start, end)
+    ctx = await _booking(uow, cmd.actor, cmd.agency_id, cmd.service_id)
+    window = Interval(cmd.start, cmd.end)
     calendars = await load_calendars(
         uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
     )
     request = SlotRequest(
-        mode=Mode(mode) if mode else None,
-        language=language,
-        limit=limit,
-        preferred_windows=tuple(Interval(a, b) for a, b in preferred),
+        mode=Mode(cmd.mode) if cmd.mode else None,
+        language=cmd.language,
+        limit=cmd.limit,
+        preferred_windows=tuple(Interval(a, b) for a, b in cmd.preferred),
     )
     return free_slots(ctx.spec, calendars, window, now, request, tz=ctx.tz)
 
@@ -197,11 +242,9 @@ async def _secure(
 # --- holds ----------------------------------------------------------------------------------
 
 
-async def place_hold(
-    uow: UnitOfWork, principal: Principal | None, body: HoldCreate, *, now: datetime, ttl: timedelta
-) -> Hold:
+async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: timedelta) -> Hold:
     """A short claim on a slot so the person can finish booking; it lapses by itself."""
-    ctx = await _booking(uow, principal, body.agency_id, body.service_id)
+    ctx = await _booking(uow, body.actor, body.agency_id, body.service_id)
     request = SlotRequest(counsellor_id=str(body.counsellor_id) if body.counsellor_id else None)
     expires_at = now + ttl
     slot, claim = await _secure(
@@ -222,14 +265,14 @@ async def place_hold(
         starts_at=slot.start,
         ends_at=slot.end,
         mode=slot.mode.value,
-        channel="front_desk" if ctx.staff else "web",
+        channel=body.channel.value,
         expires_at=expires_at,
     )
     uow.session.add(hold)
     await uow.session.flush()
     audit.record(
         uow,
-        actor=ctx.staff.actor if ctx.staff else "public",
+        actor=body.actor.audit_name,
         action="hold.placed",
         entity=hold,
         agency_id=ctx.agency.id,
@@ -240,7 +283,7 @@ async def place_hold(
     return hold
 
 
-async def _live_hold(uow: UnitOfWork, body: AppointmentCreate, now: datetime) -> Hold | None:
+async def _live_hold(uow: UnitOfWork, body: BookAppointment, now: datetime) -> Hold | None:
     """The hold named by the booking if it is still live; None if it lapsed (book afresh)."""
     hold = await uow.session.get(Hold, body.hold_id, with_for_update=True)
     if hold is None or hold.agency_id != body.agency_id:
@@ -258,8 +301,7 @@ async def _live_hold(uow: UnitOfWork, body: AppointmentCreate, now: datetime) ->
 # --- appointments ---------------------------------------------------------------------------
 
 
-def _job_seeker(agency: Agency, data: JobSeekerIn) -> JobSeeker:
-    needs = data.needs
+def _job_seeker(agency: Agency, data: JobSeekerDetails) -> JobSeeker:
     if data.preferred_channel == "sms" and not data.phone:
         raise Invalid("job_seeker.phone", "required when the preferred channel is sms")
     if data.preferred_channel == "email" and not data.email:
@@ -273,15 +315,15 @@ def _job_seeker(agency: Agency, data: JobSeekerIn) -> JobSeeker:
         preferred_channel=data.preferred_channel,
         consent_sms=data.consent_sms or data.preferred_channel == "sms",
         consent_email=data.consent_email or data.preferred_channel == "email",
-        preferred_mode=needs.preferred_mode if needs else None,
-        priority=needs.priority if needs else 0,
-        accessibility=list(needs.accessibility) if needs else [],
-        interpreter_language=needs.interpreter_language if needs else None,
+        preferred_mode=data.preferred_mode,
+        priority=data.priority,
+        accessibility=list(data.accessibility),
+        interpreter_language=data.interpreter_language,
     )
 
 
-def _slot_request(body: AppointmentCreate, seeker: JobSeeker) -> SlotRequest:
-    windows = body.job_seeker.needs.preferred_windows if body.job_seeker.needs else []
+def _slot_request(body: BookAppointment, seeker: JobSeeker) -> SlotRequest:
+    windows = body.job_seeker.preferred_windows
     return SlotRequest(
         counsellor_id=str(body.counsellor_id) if body.counsellor_id else None,
         language=seeker.interpreter_language or seeker.language,
@@ -323,12 +365,10 @@ async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, 
 
 
 async def book_appointment(
-    uow: UnitOfWork, principal: Principal | None, body: AppointmentCreate, *, now: datetime
+    uow: UnitOfWork, body: BookAppointment, *, now: datetime
 ) -> tuple[Appointment, str]:
     """Book a slot (from a live hold, or directly); returns the appointment and its manage token."""
-    ctx = await _booking(uow, principal, body.agency_id, body.service_id)
-    if body.channel is not None and ctx.staff is None:
-        raise Invalid("channel", "only the agency's staff may set the channel")
+    ctx = await _booking(uow, body.actor, body.agency_id, body.service_id)
     seeker = _job_seeker(ctx.agency, body.job_seeker)
     hold = await _live_hold(uow, body, now) if body.hold_id else None
     if hold is not None:
@@ -359,9 +399,9 @@ async def book_appointment(
         starts_at=start,
         ends_at=start + ctx.spec.duration,
         mode=body.mode,
-        status="confirmed",
-        channel=body.channel or ("front_desk" if ctx.staff else "web"),
-        created_by=ctx.staff.actor if ctx.staff else "public",
+        status=AppointmentStatus.CONFIRMED,
+        channel=body.channel.value,
+        created_by=body.actor.audit_name,
         assignment_reason=reason,
         manage_token_hash=token_hash,
         sequence=0,
@@ -383,17 +423,13 @@ async def book_appointment(
     return appointment, token
 
 
-async def get_appointment(
-    uow: UnitOfWork, principal: Principal | None, manage_token: str | None, appointment_id: uuid.UUID
-) -> Appointment:
-    appointment, _ = await appointment_for(uow, appointment_id, principal, manage_token)
+async def get_appointment(uow: UnitOfWork, cmd: GetAppointment) -> Appointment:
+    appointment, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor)
     return appointment
 
 
-def _check_cutoff(
-    appointment: Appointment, staff: Principal | None, now: datetime, cutoff: timedelta
-) -> None:
-    if staff is None and now > appointment.starts_at - cutoff:
+def _check_cutoff(appointment: Appointment, privileged: bool, now: datetime, cutoff: timedelta) -> None:
+    if not privileged and now > appointment.starts_at - cutoff:
         minutes = int(cutoff.total_seconds() // 60)
         raise Conflict(
             f"changes are closed {minutes} minutes before the appointment; please call the agency",
@@ -402,38 +438,32 @@ def _check_cutoff(
 
 
 async def cancel_appointment(
-    uow: UnitOfWork,
-    principal: Principal | None,
-    manage_token: str | None,
-    appointment_id: uuid.UUID,
-    *,
-    reason: str | None,
-    now: datetime,
-    cutoff: timedelta,
+    uow: UnitOfWork, cmd: CancelAppointment, *, now: datetime, cutoff: timedelta
 ) -> Appointment:
-    """Cancel and free the time. Cancelling twice is harmless; staff are not bound by the cut-off."""
-    appointment, staff = await appointment_for(uow, appointment_id, principal, manage_token, for_update=True)
-    if appointment.status == "cancelled":
+    """Cancel and free the time. Cancelling twice is harmless; staff (and the system) are not
+    bound by the cut-off."""
+    appointment, staff = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
-    if appointment.status not in ("confirmed", "checked_in"):
-        raise Conflict(
-            f"an appointment that is {appointment.status} cannot be cancelled", code="bad_transition"
-        )
-    _check_cutoff(appointment, staff, now, cutoff)
+    before = appointment.status
+    move = APPOINTMENT.move("cancel", before)
+    _check_cutoff(appointment, staff is not None or is_system(cmd.actor), now, cutoff)
     if appointment.claim_id is not None:
         await uow.session.delete(await uow.session.get(Claim, appointment.claim_id))
-    appointment.status, appointment.cancelled_at, appointment.cancel_reason = "cancelled", now, reason
+    appointment.status, appointment.cancelled_at, appointment.cancel_reason = move.target, now, cmd.reason
     appointment.claim_id, appointment.updated_at = None, now
     appointment.sequence += 1
     await uow.session.flush()
     audit.record(
         uow,
-        actor=staff.actor if staff else JOB_SEEKER,
+        actor=cmd.actor.audit_name,
         action="appointment.cancelled",
         entity=appointment,
         agency_id=appointment.agency_id,
     )
     await _notify(uow, appointment, await _seeker(uow, appointment), "cancelled")
+    if APPOINTMENT.changes_board(move, before):  # a checked-in person leaves the queue
+        await announce(uow, await agency_of(uow, appointment.agency_id), appointment, move.live_event, now)
     return appointment
 
 
@@ -444,22 +474,14 @@ async def _seeker(uow: UnitOfWork, appointment: Appointment) -> JobSeeker:
 
 
 async def reschedule_appointment(
-    uow: UnitOfWork,
-    principal: Principal | None,
-    manage_token: str | None,
-    appointment_id: uuid.UUID,
-    body: Reschedule,
-    *,
-    now: datetime,
-    cutoff: timedelta,
+    uow: UnitOfWork, body: RescheduleAppointment, *, now: datetime, cutoff: timedelta
 ) -> Appointment:
     """Move an appointment atomically: the new time is claimed before the old one is released,
     in one transaction; on conflict nothing changes. The same counsellor is preferred."""
-    appointment, staff = await appointment_for(uow, appointment_id, principal, manage_token, for_update=True)
-    if appointment.status != "confirmed":
-        raise Conflict(f"an appointment that is {appointment.status} cannot be moved", code="bad_transition")
-    _check_cutoff(appointment, staff, now, cutoff)
-    ctx = await _booking(uow, staff, appointment.agency_id, appointment.service_id)
+    appointment, staff = await appointment_for(uow, body.appointment_id, body.actor, for_update=True)
+    APPOINTMENT.move("reschedule", appointment.status)
+    _check_cutoff(appointment, staff is not None or is_system(body.actor), now, cutoff)
+    ctx = await _booking(uow, body.actor, appointment.agency_id, appointment.service_id)
     seeker = await _seeker(uow, appointment)
     request = SlotRequest(
         counsellor_id=str(body.counsellor_id) if body.counsellor_id else None,
@@ -489,7 +511,7 @@ async def reschedule_appointment(
     await uow.session.flush()
     audit.record(
         uow,
-        actor=staff.actor if staff else JOB_SEEKER,
+        actor=body.actor.audit_name,
         action="appointment.rescheduled",
         entity=appointment,
         agency_id=appointment.agency_id,

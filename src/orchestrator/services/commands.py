@@ -15,9 +15,10 @@ Each actor has an ``audit_name`` that never carries personal data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from orchestrator.auth import Principal
+from orchestrator.auth import Principal, Role
 
 
 class Channel(StrEnum):
@@ -60,7 +61,7 @@ class PhoneOwner:
 class Public:
     @property
     def audit_name(self) -> str:
-        return "job_seeker:public"
+        return "public"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,5 +77,32 @@ Actor = Staff | ManageTokenHolder | PhoneOwner | Public | System
 
 
 def principal_of(actor: Actor) -> Principal | None:
-    """The bearer principal behind ``actor``, if it is one (for role and agency checks)."""
-    return actor.principal if isinstance(actor, Staff) else None
+    """The principal whose role and agency are checked for ``actor``: the bearer's, or for the
+    system one with every right (audited as ``admin:system:<job>``); None for job seekers."""
+    if isinstance(actor, Staff):
+        return actor.principal
+    if isinstance(actor, System):
+        return Principal(subject=f"system:{actor.job}", role=Role.ADMIN)
+    return None
+
+
+def is_system(actor: Actor) -> bool:
+    return isinstance(actor, System)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSeekerDetails:
+    """Who a booking is for, as any channel collected it (plain values; the phone as typed)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    language: str | None = None
+    preferred_channel: str = "none"  # sms, email, none
+    consent_sms: bool = False
+    consent_email: bool = False
+    priority: int = 0
+    accessibility: tuple[str, ...] = ()
+    interpreter_language: str | None = None
+    preferred_mode: str | None = None
+    preferred_windows: tuple[tuple[datetime, datetime], ...] = ()

@@ -47,8 +47,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis.asyncio import Redis
-
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid
@@ -57,8 +55,9 @@ from orchestrator.repositories.calendars import lock_counsellors
 from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
 from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
 from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_work
-from orchestrator.schemas_queue import DeskUpdate
+from orchestrator.scheduling.transitions import APPOINTMENT, TICKET, AppointmentStatus, TicketStatus
 from orchestrator.services import admin, audit
+from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import (
     QUEUE_ROLES,
     agency_of,
@@ -66,7 +65,6 @@ from orchestrator.services.queue_common import (
     event,
     notify_called,
     notify_soon,
-    publish,
 )
 
 # Candidates claimed in one statement: the first round tries the counsellor's top two, each
@@ -97,7 +95,7 @@ async def _locked_counsellor(
     return await admin.visible_counsellor(uow, principal, counsellor_id, *QUEUE_ROLES)
 
 
-async def _expire_exhausted(uow: UnitOfWork, redis: Redis, snapshot: Snapshot, actor: str) -> Snapshot:
+async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> Snapshot:
     """Tickets back in the queue after ``max_calls_before_no_show`` calls are no-shows.
 
     The core never offers them, so this is housekeeping: the rows are locked ``SKIP LOCKED``
@@ -108,8 +106,9 @@ async def _expire_exhausted(uow: UnitOfWork, redis: Redis, snapshot: Snapshot, a
     if not exhausted:
         return snapshot
     expired = await lock_waiting(uow.session, exhausted)
+    move = TICKET.move("no_show", TicketStatus.WAITING)  # lock_waiting returns waiting tickets only
     for ticket in expired:
-        ticket.status = "no_show"
+        ticket.status = move.target
         audit.record(
             uow,
             actor=actor,
@@ -124,7 +123,7 @@ async def _expire_exhausted(uow: UnitOfWork, redis: Redis, snapshot: Snapshot, a
     # counters once, from the final snapshot (exhausted tickets never count as waiting anyway)
     for ticket in expired:
         key = str(ticket.id)
-        publish(uow, redis, ticket.agency_id, event("no_show", snapshot, id=key, number=ticket.number))
+        uow.publish(ticket.agency_id, event(move.live_event, snapshot, id=key, number=ticket.number))
     return snapshot
 
 
@@ -145,9 +144,23 @@ def _ranked(desk: DeskCounsellor, snapshot: Snapshot, count: int) -> tuple[list[
     return decisions, rest
 
 
-async def call_next(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, counsellor_id: uuid.UUID, *, now: datetime
-) -> WorkView | None:
+@dataclass(frozen=True, slots=True)
+class CallNext:
+    actor: Actor
+    channel: Channel
+    counsellor_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SetDesk:
+    actor: Actor
+    channel: Channel
+    counsellor_id: uuid.UUID
+    on_desk: bool
+    desk_label: str | None = None
+
+
+async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkView | None:
     """Hand the counsellor their next person, or None when nothing suits them (→ 204).
 
     1. Lock the counsellor (advisory, to commit), then read their desk state.
@@ -157,7 +170,7 @@ async def call_next(
 
     See the module docstring for why nobody is handed out twice.
     """
-    counsellor, caller = await _locked_counsellor(uow, principal, counsellor_id)
+    counsellor, caller = await _locked_counsellor(uow, principal_of(cmd.actor), cmd.counsellor_id)
     if not counsellor.active:
         raise Conflict("this counsellor is deactivated", code="inactive")
     if not counsellor.on_desk:
@@ -169,7 +182,7 @@ async def call_next(
         raise Conflict(
             "finish (or requeue) the current person before calling the next", code="busy", current=current
         )
-    snapshot = await _expire_exhausted(uow, redis, snapshot, caller.actor)
+    snapshot = await _expire_exhausted(uow, snapshot, caller.actor)
     desk = snapshot.desk(counsellor.id)
     if desk is None:
         return None
@@ -180,7 +193,7 @@ async def call_next(
             return None
         first = candidates[0]
         if first.kind is WorkKind.APPOINTMENT:
-            view = await _start_appointment(uow, redis, caller, counsellor, snapshot, first)
+            view = await _start_appointment(uow, caller, counsellor, snapshot, first)
             if view is not None:
                 return view
         else:
@@ -193,7 +206,7 @@ async def call_next(
             )
             if ticket is not None:
                 decision = next(c for c in candidates if c.item_id == str(ticket.id))
-                return await _called(uow, redis, caller, counsellor, agency, snapshot, decision, ticket)
+                return await _called(uow, caller, counsellor, agency, snapshot, decision, ticket)
             count *= 2
         snapshot = rest
     raise Conflict("the queue changed too fast; try again", code="retry")
@@ -201,7 +214,6 @@ async def call_next(
 
 async def _called(
     uow: UnitOfWork,
-    redis: Redis,
     caller: Principal,
     counsellor: Counsellor,
     agency: Agency,
@@ -227,18 +239,15 @@ async def _called(
     # one wait estimation per call: shared by the "soon" SMS and the event's counters
     after = snapshot.without(decision.item_id).busy(str(counsellor.id), now + expected)
     await notify_soon(uow, after)
-    publish(
-        uow,
-        redis,
+    uow.publish(
         ticket.agency_id,
-        call_event("called", after, ticket, counsellor.id),
+        call_event(TICKET.move("call", TicketStatus.WAITING).live_event, after, ticket, counsellor.id),
     )
     return WorkView(decision, counsellor, ticket.service_id, ticket.number, ticket=ticket)
 
 
 async def _start_appointment(
     uow: UnitOfWork,
-    redis: Redis,
     caller: Principal,
     counsellor: Counsellor,
     snapshot: Snapshot,
@@ -259,12 +268,10 @@ async def _start_appointment(
         desk=counsellor.desk_label,
         reason=decision.reason.value,
     )
-    publish(
-        uow,
-        redis,
+    uow.publish(
         appointment.agency_id,
         event(
-            "called",
+            APPOINTMENT.move("start", AppointmentStatus.CHECKED_IN).live_event,
             snapshot.busy(str(counsellor.id), appointment.ends_at),
             kind="appointment",
             id=str(appointment.id),
@@ -278,20 +285,12 @@ async def _start_appointment(
     return WorkView(decision, counsellor, appointment.service_id, label, appointment=appointment)
 
 
-async def set_desk(
-    uow: UnitOfWork,
-    redis: Redis,
-    principal: Principal | None,
-    counsellor_id: uuid.UUID,
-    body: DeskUpdate,
-    *,
-    now: datetime,
-) -> Counsellor:
+async def set_desk(uow: UnitOfWork, body: SetDesk, *, now: datetime) -> Counsellor:
     """On desk (with a desk label, e.g. "Guichet 3") or off desk.
 
     Takes the counsellor's lock like :func:`call_next`, so going off desk never interleaves with
     a call next of the same counsellor (which would hand someone to a closed desk)."""
-    counsellor, caller = await _locked_counsellor(uow, principal, counsellor_id)
+    counsellor, caller = await _locked_counsellor(uow, principal_of(body.actor), body.counsellor_id)
     if not counsellor.active:
         raise Conflict("this counsellor is deactivated", code="inactive")
     label = body.desk_label if body.desk_label is not None else counsellor.desk_label
@@ -311,9 +310,7 @@ async def set_desk(
         desk=label,
     )
     snapshot = await load_snapshot(uow.session, await agency_of(uow, counsellor.agency_id), now)
-    publish(
-        uow,
-        redis,
+    uow.publish(
         counsellor.agency_id,
         event(
             "desk",

@@ -27,10 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from redis.asyncio import Redis
 from sqlalchemy import select
 
-from orchestrator import live, outbox
+from orchestrator import outbox
 from orchestrator.auth import Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
@@ -77,15 +76,6 @@ def agency_tz(agency: Agency) -> ZoneInfo:
 
 
 # --- live events ----------------------------------------------------------------------------
-
-
-def publish(uow: UnitOfWork, redis: Redis, agency_id: uuid.UUID, event: dict[str, Any]) -> None:
-    """Publish ``event`` on the agency's live stream once the transaction has committed."""
-
-    async def hook() -> None:
-        await live.publish(redis, agency_id, event)
-
-    uow.after_commit(hook)
 
 
 def event(event_type: str, snapshot: Snapshot, **fields: Any) -> dict[str, Any]:

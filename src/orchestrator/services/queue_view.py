@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
-from orchestrator import live
-from orchestrator.auth import Principal, require_in_agency
+from orchestrator.auth import require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.models import Agency
 from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
 from orchestrator.repositories.queue_board import board_stats, recent_calls
+from orchestrator.scheduling.transitions import AppointmentStatus
 from orchestrator.services import admin
+from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import QUEUE_ROLES, TicketView
 
 
@@ -29,15 +28,20 @@ class QueueView:
     counsellors: list[tuple[Any, dict[str, Any] | None]]  # counsellor rows, what they have in hand
 
 
-async def get_queue(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, agency_id: uuid.UUID, *, now: datetime
-) -> QueueView:
+@dataclass(frozen=True, slots=True)
+class GetQueue:
+    actor: Actor
+    channel: Channel
+    agency_id: uuid.UUID
+
+
+async def get_queue(uow: UnitOfWork, cmd: GetQueue, *, now: datetime) -> QueueView:
     """The front desk's view: waiting tickets in call order with estimates, people being called
     or served, today's appointments, counsellors and what they have in hand — all from the one
     snapshot load."""
-    require_in_agency(principal, agency_id, *QUEUE_ROLES)
-    agency = await admin.get_agency(uow, agency_id, active_only=False)
-    snapshot_id = await live.latest_id(redis, agency.id)  # before reading: replay covers the rest
+    require_in_agency(principal_of(cmd.actor), cmd.agency_id, *QUEUE_ROLES)
+    agency = await admin.get_agency(uow, cmd.agency_id, active_only=False)
+    snapshot_id = await uow.latest_event_id(agency.id)  # before reading: replay covers the rest
     snapshot = await load_snapshot(uow.session, agency, now, for_display=True)
     waits = snapshot.waits()
     waiting = [
@@ -57,7 +61,7 @@ async def get_queue(
                 t.counsellor_id, {"kind": "ticket", "id": str(t.id), "number": t.number, "status": t.status}
             )
     for a in snapshot.appointments:
-        if a.status == "in_progress":
+        if a.status == AppointmentStatus.IN_PROGRESS:
             in_hand.setdefault(
                 a.counsellor_id,
                 {

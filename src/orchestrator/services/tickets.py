@@ -17,10 +17,10 @@ RETURNING`` (atomic; concurrent issues queue on the row, never share a number).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -31,9 +31,10 @@ from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, T
 from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
 from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
 from orchestrator.scheduling.opening import is_open, next_opening
+from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
-from orchestrator.schemas_queue import TicketCreate, TicketTransfer
 from orchestrator.services import admin, audit
+from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import (
     ISSUE_ROLES,
     QUEUE_ROLES,
@@ -45,19 +46,15 @@ from orchestrator.services.queue_common import (
     light_event,
     notify_called,
     notify_soon,
-    publish,
     release_claim,
 )
 
 SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
 
 
-def _bad_transition(ticket: WalkInTicket, action: str) -> Conflict:
-    return Conflict(
-        f"ticket {ticket.number} is {ticket.status}; it cannot be {action}",
-        code="bad_transition",
-        status_now=ticket.status,
-    )
+def _move(ticket: WalkInTicket, action: str) -> Move[TicketStatus]:
+    """The allowed move (the core's table), or ``BadTransition`` naming the ticket."""
+    return TICKET.move(action, ticket.status, label=f"ticket {ticket.number}")
 
 
 def _require_open(agency: Agency, caller: Principal, outside_hours: bool, now: datetime) -> None:
@@ -97,18 +94,51 @@ async def _next_numbers(uow: UnitOfWork, agency_id: uuid.UUID, day: Any, prefix:
     return last[prefix], last[SEQ_PREFIX]
 
 
-async def issue_ticket(
-    uow: UnitOfWork,
-    redis: Redis,
-    principal: Principal | None,
-    agency_id: uuid.UUID,
-    body: TicketCreate,
-    *,
-    now: datetime,
-) -> TicketView:
+@dataclass(frozen=True, slots=True)
+class IssueTicket:
+    actor: Actor
+    channel: Channel  # walk_in (a kiosk), front_desk, sms (remote queue)…
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    language: str | None = None
+    priority: int = 0
+    needs: tuple[str, ...] = ()
+    preferred_counsellor_id: uuid.UUID | None = None
+    name: str | None = None
+    phone: str | None = None  # as typed; a number given is consent to texts about this ticket
+    outside_hours: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GetTicket:
+    actor: Actor
+    channel: Channel
+    ticket_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class TicketAction:
+    """recall, start, complete, requeue, no_show or cancel (the names of :data:`TICKET`)."""
+
+    actor: Actor
+    channel: Channel
+    ticket_id: uuid.UUID
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTicket:
+    actor: Actor
+    channel: Channel
+    ticket_id: uuid.UUID
+    service_id: uuid.UUID | None = None
+    counsellor_id: uuid.UUID | None = None
+
+
+async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> TicketView:
     """A person walks in: a human number (prefix + daily counter), a place in the queue, a wait."""
-    caller = require_in_agency(principal, agency_id, *ISSUE_ROLES)
-    agency = await admin.get_agency(uow, agency_id)
+    caller = require_in_agency(principal_of(body.actor), body.agency_id, *ISSUE_ROLES)
+    agency = await admin.get_agency(uow, body.agency_id)
     if not agency.walk_in_enabled:
         raise Conflict("this agency does not take walk-ins", code="walk_in_disabled")
     if caller.role is Role.KIOSK and (body.priority or body.preferred_counsellor_id):
@@ -124,12 +154,12 @@ async def issue_ticket(
         if preferred is None or preferred.agency_id != agency.id or not preferred.active:
             raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
     seeker: JobSeeker | None = None
-    if body.job_seeker is not None and (body.job_seeker.name or body.job_seeker.phone):
-        phone = e164_phone(body.job_seeker.phone, region=phone_region(agency.timezone))
+    if body.name or body.phone:
+        phone = e164_phone(body.phone, region=phone_region(agency.timezone))
         # A number given for the queue is consent to be texted about this ticket.
         seeker = JobSeeker(
             agency_id=agency.id,
-            name=body.job_seeker.name,
+            name=body.name,
             phone=phone,
             language=body.language,
             preferred_channel="sms" if phone else "none",
@@ -152,12 +182,12 @@ async def issue_ticket(
         number=f"{service.ticket_prefix}{number:03d}",
         local_day=snapshot_day,
         seq=seq,
-        status="waiting",
+        status=TicketStatus.WAITING,
         priority=body.priority,
         language=body.language,
         needs=list(body.needs),
         mode="in_person",
-        channel="walk_in" if caller.role is Role.KIOSK else "front_desk",
+        channel=body.channel.value,
         preferred_counsellor_id=body.preferred_counsellor_id,
         arrived_at=now,
         call_count=0,
@@ -176,7 +206,7 @@ async def issue_ticket(
     )
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
-    publish(uow, redis, agency.id, event("issued", snapshot, id=key, number=ticket.number))
+    uow.publish(agency.id, event("issued", snapshot, id=key, number=ticket.number))  # a new ticket
     return TicketView(
         ticket,
         snapshot.positions().get(key),
@@ -208,25 +238,22 @@ def _only_own(caller: Principal, ticket: WalkInTicket) -> None:
         raise Forbidden("a counsellor acts only on the people it called", code="not_yours")
 
 
-async def get_ticket(
-    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
-) -> TicketView:
-    ticket = await uow.session.get(WalkInTicket, ticket_id)
+async def get_ticket(uow: UnitOfWork, cmd: GetTicket, *, now: datetime) -> TicketView:
+    ticket = await uow.session.get(WalkInTicket, cmd.ticket_id)
     if ticket is None:
-        raise NotFound(f"no ticket {ticket_id}", code="not_found")
-    require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
+        raise NotFound(f"no ticket {cmd.ticket_id}", code="not_found")
+    require_in_agency(principal_of(cmd.actor), ticket.agency_id, *QUEUE_ROLES)
     snapshot = await load_snapshot(uow.session, await agency_of(uow, ticket.agency_id), now)
     return TicketView.in_queue(ticket, snapshot)
 
 
-async def recall_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _recall(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency = await agency_of(uow, ticket.agency_id)
     _only_own(caller, ticket)
-    if ticket.status != "called":
-        raise _bad_transition(ticket, "recalled")
+    move = _move(ticket, "recall")
     snapshot = await load_snapshot(uow.session, agency, now)
     policy = snapshot.policy
     if ticket.call_count >= policy.max_calls_before_no_show:
@@ -254,25 +281,24 @@ async def recall_ticket(
         desk=ticket.desk,
     )
     await notify_called(uow, ticket, agency)
-    publish(
-        uow,
-        redis,
+    uow.publish(
         agency.id,
-        call_event("recalled", snapshot, ticket, ticket.counsellor_id),
+        call_event(move.live_event, snapshot, ticket, ticket.counsellor_id),
     )
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
-async def start_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _start(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     """The person came to the desk: the counsellor's time is claimed (kind ``service``) for the
     expected duration, so online booking cannot take it; 409 if the counsellor is committed now."""
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency_id = ticket.agency_id  # the agency row itself is not needed here
     _only_own(caller, ticket)
-    if ticket.status != "called" or ticket.counsellor_id is None:
-        raise _bad_transition(ticket, "started")
+    move = _move(ticket, "start")
+    if ticket.counsellor_id is None:  # pragma: no cover - a called ticket always has one
+        raise Conflict(f"ticket {ticket.number} has no counsellor", code="bad_transition")
     expected = await expected_duration(uow.session, agency_id, ticket.service_id, now)
     counsellor_id = ticket.counsellor_id
     await lock_counsellors(uow.session, [counsellor_id])
@@ -304,7 +330,7 @@ async def start_ticket(
             )
     if claim is None:
         raise Conflict("the counsellor has another commitment right now", code="counsellor_busy")
-    ticket.status = "in_service"
+    ticket.status = move.target
     ticket.started_at = now
     ticket.claim_id = claim.id
     audit.record(
@@ -316,12 +342,10 @@ async def start_ticket(
         counsellor_id=counsellor_id,
         claim_until=claim.ends_at.isoformat(),
     )
-    publish(
-        uow,
-        redis,
+    uow.publish(
         agency_id,
         light_event(
-            "started",
+            move.live_event,
             now,
             kind="ticket",
             id=str(ticket.id),
@@ -332,19 +356,19 @@ async def start_ticket(
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
-async def complete_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _complete(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     """Done: records the service duration (it feeds the expected durations) and frees the rest
     of the claimed time."""
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency_id = ticket.agency_id  # the agency row itself is not needed here
     _only_own(caller, ticket)
-    if ticket.status != "in_service" or ticket.started_at is None:
-        raise _bad_transition(ticket, "completed")
-    ticket.status = "completed"
+    move = _move(ticket, "complete")
+    started = ticket.started_at or now  # in service means started
+    ticket.status = move.target
     ticket.completed_at = now
-    seconds = int((now - ticket.started_at).total_seconds())
+    seconds = int((now - started).total_seconds())
     if await release_claim(uow, ticket.claim_id, now):
         ticket.claim_id = None
     audit.record(
@@ -356,12 +380,10 @@ async def complete_ticket(
         counsellor_id=ticket.counsellor_id,
         service_seconds=seconds,
     )
-    publish(
-        uow,
-        redis,
+    uow.publish(
         agency_id,
         light_event(
-            "completed",
+            move.live_event,
             now,
             kind="ticket",
             id=str(ticket.id),
@@ -372,17 +394,16 @@ async def complete_ticket(
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None, service_seconds=seconds)
 
 
-async def requeue_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _requeue(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     """Nobody answered: back to the queue with its calls counted (offered again after the recall
     interval; a no-show after ``max_calls_before_no_show`` calls)."""
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency = await agency_of(uow, ticket.agency_id)
     _only_own(caller, ticket)
-    if ticket.status != "called":
-        raise _bad_transition(ticket, "put back in the queue")
-    ticket.status, ticket.counsellor_id, ticket.desk = "waiting", None, None
+    move = _move(ticket, "requeue")
+    ticket.status, ticket.counsellor_id, ticket.desk = move.target, None, None
     audit.record(
         uow,
         actor=caller.actor,
@@ -393,18 +414,17 @@ async def requeue_ticket(
     )
     snapshot = await load_snapshot(uow.session, agency, now)
     await notify_soon(uow, snapshot)
-    publish(uow, redis, agency.id, event("requeued", snapshot, id=str(ticket.id), number=ticket.number))
+    uow.publish(agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
     return TicketView.in_queue(ticket, snapshot)
 
 
-async def no_show_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _no_show(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency = await agency_of(uow, ticket.agency_id)
     _only_own(caller, ticket)
-    if ticket.status not in ("called", "waiting"):
-        raise _bad_transition(ticket, "marked as a no-show")
+    move = _move(ticket, "no_show")
     snapshot = await load_snapshot(uow.session, agency, now)
     limit = snapshot.policy.max_calls_before_no_show
     if ticket.call_count < limit:
@@ -414,7 +434,7 @@ async def no_show_ticket(
             calls=ticket.call_count,
             required=limit,
         )
-    ticket.status = "no_show"
+    ticket.status = move.target
     audit.record(
         uow,
         actor=caller.actor,
@@ -425,43 +445,33 @@ async def no_show_ticket(
     )
     after = snapshot.without(str(ticket.id))
     await notify_soon(uow, after)
-    publish(uow, redis, agency.id, event("no_show", after, id=str(ticket.id), number=ticket.number))
+    uow.publish(agency.id, event(move.live_event, after, id=str(ticket.id), number=ticket.number))
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
-async def cancel_ticket(
-    uow: UnitOfWork, redis: Redis, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
+async def _cancel(
+    uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
     agency = await agency_of(uow, ticket.agency_id)
     _only_own(caller, ticket)
-    if ticket.status not in ("waiting", "called"):
-        raise _bad_transition(ticket, "cancelled")
-    ticket.status = "cancelled"
+    move = _move(ticket, "cancel")
+    ticket.status = move.target
     audit.record(uow, actor=caller.actor, action="ticket.cancelled", entity=ticket, agency_id=agency.id)
     snapshot = await load_snapshot(uow.session, agency, now)
     await notify_soon(uow, snapshot)
-    publish(uow, redis, agency.id, event("cancelled", snapshot, id=str(ticket.id), number=ticket.number))
+    uow.publish(agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
-async def transfer_ticket(
-    uow: UnitOfWork,
-    redis: Redis,
-    principal: Principal | None,
-    ticket_id: uuid.UUID,
-    body: TicketTransfer,
-    *,
-    now: datetime,
-) -> TicketView:
+async def transfer_ticket(uow: UnitOfWork, body: TransferTicket, *, now: datetime) -> TicketView:
     """Send a ticket to another service and/or counsellor. It keeps its number and its original
     arrival time (so its place), and waits again; a counsellor target becomes its preferred
     counsellor (reserved for them while they are on desk, until the ticket is urgent or starving)."""
-    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    ticket, caller = await _ticket(uow, principal_of(body.actor), body.ticket_id, *QUEUE_ROLES)
     agency = await agency_of(uow, ticket.agency_id)
     _only_own(caller, ticket)
-    if ticket.status not in ("waiting", "called", "in_service"):
-        raise _bad_transition(ticket, "transferred")
+    move = _move(ticket, "transfer")
     changes: dict[str, Any] = {"from_service_id": ticket.service_id}
     if body.service_id is not None:
         service = await uow.session.get(Service, body.service_id)
@@ -475,21 +485,19 @@ async def transfer_ticket(
             raise Invalid("counsellor_id", "no active counsellor with this id in this agency")
         ticket.preferred_counsellor_id = target.id
         changes["counsellor_id"] = target.id
-    if ticket.status == "in_service" and await release_claim(uow, ticket.claim_id, now):
+    if ticket.status == TicketStatus.IN_SERVICE and await release_claim(uow, ticket.claim_id, now):
         ticket.claim_id = None
-    ticket.status, ticket.counsellor_id, ticket.desk = "waiting", None, None
+    ticket.status, ticket.counsellor_id, ticket.desk = move.target, None, None
     ticket.call_count, ticket.last_called_at, ticket.started_at = 0, None, None
     audit.record(
         uow, actor=caller.actor, action="ticket.transferred", entity=ticket, agency_id=agency.id, **changes
     )
     snapshot = await load_snapshot(uow.session, agency, now)
     await notify_soon(uow, snapshot)
-    publish(
-        uow,
-        redis,
+    uow.publish(
         agency.id,
         event(
-            "transferred",
+            move.live_event,
             snapshot,
             id=str(ticket.id),
             number=ticket.number,
@@ -497,3 +505,20 @@ async def transfer_ticket(
         ),
     )
     return TicketView.in_queue(ticket, snapshot)
+
+
+_ACTIONS = {
+    "recall": _recall,
+    "start": _start,
+    "complete": _complete,
+    "requeue": _requeue,
+    "no_show": _no_show,
+    "cancel": _cancel,
+}
+
+
+async def act_on_ticket(uow: UnitOfWork, cmd: TicketAction, *, now: datetime) -> TicketView:
+    """One of a desk's actions on a ticket; each checks its move in the core's table."""
+    if cmd.action not in _ACTIONS:
+        raise Invalid("action", f"one of {', '.join(_ACTIONS)}")
+    return await _ACTIONS[cmd.action](uow, principal_of(cmd.actor), cmd.ticket_id, now=now)

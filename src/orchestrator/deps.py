@@ -1,0 +1,104 @@
+"""Ports: what use cases need from the outside world, and the dependencies of one process.
+
+Use cases never see a Redis client or an arq pool. They record effects on the unit of work
+(``uow.publish(...)``, ``uow.enqueue(...)``), which hands them to these ports once the transaction
+has committed. The composition roots (``app.py`` for HTTP, ``worker.py`` for jobs) build the real
+ports; tests pass their own ``Deps`` (recording fakes included) — no patching by string path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orchestrator import live
+from orchestrator.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Publisher(Protocol):
+    """Live events of an agency (boards, consoles), shared by every process."""
+
+    async def publish(self, agency_id: uuid.UUID, event: dict[str, Any]) -> None: ...
+
+    async def latest_id(self, agency_id: uuid.UUID) -> str: ...
+
+
+class Enqueuer(Protocol):
+    """Background jobs. ``job_id`` makes a job unique: enqueuing it twice runs it once."""
+
+    async def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class RedisPublisher:
+    redis: Redis
+
+    async def publish(self, agency_id: uuid.UUID, event: dict[str, Any]) -> None:
+        await live.publish(self.redis, agency_id, event)
+
+    async def latest_id(self, agency_id: uuid.UUID) -> str:
+        return await live.latest_id(self.redis, agency_id)
+
+
+@dataclass(frozen=True)
+class ArqEnqueuer:
+    """arq's queue on the same Redis (arq reads jobs from its default queue key)."""
+
+    redis: Redis
+
+    async def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
+        from arq.connections import ArqRedis
+
+        pool = ArqRedis(connection_pool=self.redis.connection_pool)
+        await pool.enqueue_job(job, *args, _job_id=job_id)
+
+
+@dataclass
+class Deps:
+    """Everything a process needs from the outside world; tests pass their own."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    clock: Clock = utc_now
+    engine: AsyncEngine | None = None
+    publisher: Publisher | None = None  # default: live events on ``redis``
+    enqueuer: Enqueuer | None = None  # default: arq on ``redis``
+    # set when the server starts stopping: open SSE streams end at once instead of being cut
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    sse_keepalive_ms: int = 15_000  # a comment at least this often keeps proxies from closing a stream
+    sse_max_seconds: float = 300.0  # streams end after this long; clients reconnect with Last-Event-ID
+
+    def __post_init__(self) -> None:
+        if self.publisher is None:
+            self.publisher = RedisPublisher(self.redis)
+        if self.enqueuer is None:
+            self.enqueuer = ArqEnqueuer(self.redis)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Deps:
+        from orchestrator.db import make_engine, make_sessionmaker  # db imports these ports
+
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("database_url and redis_url must be resolved before building the app")
+        engine = make_engine(settings.database_url)
+        return cls(
+            sessions=make_sessionmaker(engine), redis=Redis.from_url(settings.redis_url), engine=engine
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
