@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.channels.ratelimit import rate_limit
-from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.db import UnitOfWork, sqlstate, unit_of_work
 from orchestrator.deps import Clock, Deps
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
@@ -107,21 +107,13 @@ def _field_from_message(message: str) -> str | None:
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the asyncpg error (itself wrapped)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        if (state := getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)) is not None:
-            return str(state)
-    return None
-
-
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if isinstance(exc, DBAPIError) and _sqlstate(exc) in RETRYABLE_SQLSTATES:
+    if isinstance(exc, DBAPIError) and sqlstate(exc) in RETRYABLE_SQLSTATES:
         response = problem(409, "Conflict", "concurrent update, try again", code="retry")
         response.headers["Retry-After"] = "1"
         return response
     # no personal data: engines hide bound parameters, the log formatter hides driver messages
-    log.exception("unhandled error", extra={"sqlstate": _sqlstate(exc)})
+    log.exception("unhandled error", extra={"sqlstate": sqlstate(exc)})
     return problem(500, "Internal server error", "unexpected error; it has been logged")
 
 

@@ -30,6 +30,15 @@ def to_async_url(url: str) -> str:
     raise ValueError("database URL must start with postgresql://")
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a database error (SQLAlchemy wraps the asyncpg error)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if (state := getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)) is not None:
+            return str(state)
+    return None
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # hide_parameters: errors and tracebacks never carry bound values (names, phone numbers)
     return create_async_engine(

@@ -50,8 +50,3 @@ class Conflict(DomainError):
 
     status = 409
     title = "Conflict"
-
-
-class Gone(DomainError):
-    status = 410
-    title = "Gone"

@@ -58,23 +58,28 @@ class PlainFormatter(logging.Formatter):
 
 
 def safe_traceback(exc: BaseException) -> str:
-    """The traceback of ``exc`` with the database driver's messages hidden.
+    """The traceback of ``exc`` with the database layer's messages hidden.
 
-    SQLAlchemy engines hide bound parameters (``hide_parameters``), but the driver's own message
-    quotes row values ("DETAIL: Key (phone)=(+336…) already exists"): those lines are replaced
-    by the exception type and SQLSTATE."""
+    Engines hide bound parameters (``hide_parameters``), but PostgreSQL's and asyncpg's messages
+    quote values ("DETAIL: Key (phone)=(+336…) already exists", 'invalid input syntax for type
+    integer: "+336…"'), and SQLAlchemy repeats them in its own. For every exception of asyncpg or
+    SQLAlchemy in the chain, the message is replaced by the SQL statement alone (no values)."""
     summary = traceback.TracebackException.from_exception(exc)
     seen: set[int] = set()
-    stack = [summary]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
+    pairs: list[tuple[traceback.TracebackException, BaseException]] = [(summary, exc)]
+    while pairs:
+        node, error = pairs.pop()
+        if id(error) in seen:
             continue
-        seen.add(id(node))
-        if node.exc_type is not None and node.exc_type.__module__.startswith("asyncpg"):
+        seen.add(id(error))
+        if type(error).__module__.startswith(("asyncpg", "sqlalchemy")):
+            statement = getattr(error, "statement", None)
+            hidden = "(message hidden: it may quote row values)"
             # _str is what format() prints after the type name (CPython 3.11+)
-            node._str = "(driver message hidden: it may quote row values)"  # type: ignore[attr-defined]
-        stack.extend(n for n in (node.__cause__, node.__context__) if n is not None)
+            node._str = f"{hidden} [SQL: {statement}]" if statement else hidden  # type: ignore[attr-defined]
+        for child, cause in ((node.__cause__, error.__cause__), (node.__context__, error.__context__)):
+            if child is not None and cause is not None:
+                pairs.append((child, cause))
     return "".join(summary.format()).rstrip()
 
 

@@ -32,6 +32,10 @@ def app(settings, deps):  # type: ignore[no-untyped-def]
         await uow.session.execute(text("CREATE TEMP TABLE IF NOT EXISTS dup (phone text PRIMARY KEY)"))
         await uow.session.execute(text("INSERT INTO dup VALUES (:p), (:p)"), {"p": data["phone"]})
 
+    @post("/test-only/cast", status_code=204)
+    async def cast(data: JSONBody[dict[str, str]], uow: UoW) -> None:
+        await uow.session.execute(text("SELECT CAST(:p AS integer)"), {"p": data["phone"]})
+
     @post("/test-only/sqlstate/{code:str}", status_code=204)
     async def fail_with(code: FromPath[str], uow: UoW) -> None:
         # PostgreSQL raises the error itself, as it would on a real deadlock or serialization failure
@@ -39,7 +43,7 @@ def app(settings, deps):  # type: ignore[no-untyped-def]
             text(f"DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '{code}'; END $$")
         )
 
-    return create_app(settings, deps, route_handlers=[duplicate, fail_with])
+    return create_app(settings, deps, route_handlers=[duplicate, cast, fail_with])
 
 
 @pytest.fixture
@@ -224,8 +228,10 @@ async def test_the_worst_cases_leave_no_personal_data_in_the_logs(client, world,
     for method, path, body in requests:
         r = await getattr(client, method)(path, json=body)
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
-    # an unexpected database error, raised inside a request, is logged with its traceback
+    # unexpected database errors, raised inside a request, are logged with their traceback
     await _provoke_unique_violation_in_a_request(client, world)
+    r = await client.post("/test-only/cast", json={"phone": PHONE})  # PostgreSQL quotes the value
+    assert r.status_code == 500 and PHONE not in r.text
     lines = [JsonFormatter().format(record) for record in caplog.records]
     lines += [PlainFormatter().format(record) for record in caplog.records]  # ORCHESTRATOR_LOG_JSON=0
     assert any('"exc"' in line for line in lines), "the unexpected error should be logged with a traceback"

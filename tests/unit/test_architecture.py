@@ -76,9 +76,8 @@ LAYERS = {
         "outbox",
         "live",
         "schemas",
-        "schemas_queue",
     },
-    "repositories": {"repositories", "models", "scheduling"},
+    "repositories": {"repositories", "models", "scheduling", "db"},
 }
 ENTRY_POINTS = {"cli.py", "__main__.py"}
 
@@ -113,4 +112,20 @@ def test_nothing_imports_the_http_app_or_the_cli_but_the_entry_points():
         bad = {name for name in _project_imports(path) if name in ("app", "cli")}
         if bad:
             offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
+    assert offenders == {}
+
+
+def test_services_never_see_a_request_schema():
+    """Use cases take commands: from ``schemas`` a service may use helpers (``e164_phone``…),
+    never a request or response struct."""
+    offenders = {}
+    for path in (PACKAGE / "services").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "orchestrator.schemas",
+                "orchestrator.schemas_queue",
+            ):
+                structs = [alias.name for alias in node.names if alias.name[:1].isupper()]
+                if structs or node.module == "orchestrator.schemas_queue":
+                    offenders[path.name] = structs or ["schemas_queue"]
     assert offenders == {}

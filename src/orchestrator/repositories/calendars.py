@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator.db import sqlstate
 from orchestrator.models import Absence, AvailabilityRule, Claim, Counsellor, Service
 from orchestrator.scheduling.availability import CounsellorCalendar, ServiceSpec
 from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds, zone
@@ -203,26 +204,9 @@ async def claim_time(
             session.add(claim)
             await session.flush()
     except IntegrityError as exc:
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
+        if sqlstate(exc) == EXCLUSION_VIOLATION:
             return None
         raise
     if replacing is not None:
         session.expunge(replacing)
     return claim
-
-
-def _sqlstate(exc: IntegrityError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-
-
-async def count_overlaps(session: AsyncSession) -> int:
-    """Pairs of claims of one counsellor that overlap (must always be zero)."""
-    a, b = Claim.__table__.alias("a"), Claim.__table__.alias("b")
-    query = select(func.count()).where(
-        a.c.counsellor_id == b.c.counsellor_id,
-        a.c.id < b.c.id,
-        a.c.starts_at < b.c.ends_at,
-        b.c.starts_at < a.c.ends_at,
-    )
-    return int(await session.scalar(query) or 0)

@@ -19,7 +19,7 @@ import typing
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,6 +61,7 @@ from orchestrator.scheduling.queue import (
     WaitingTicket,
     order_queue,
 )
+from orchestrator.scheduling.rules import local_day_bounds
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.scheduling.waits import estimate_waits, observed_durations
 
@@ -74,13 +75,6 @@ SAMPLE_WINDOW = timedelta(days=28)
 
 def local_day(tz: ZoneInfo, now: datetime) -> date:
     return now.astimezone(tz).date()
-
-
-def day_bounds(tz: ZoneInfo, day: date) -> tuple[datetime, datetime]:
-    """UTC start and end of a local day (DST-safe: midnight to next midnight, local wall clock)."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
 def appointment_label(appointment: Any, tz: ZoneInfo) -> str:
@@ -392,7 +386,8 @@ async def load_snapshot(
     ``for_display`` (to serialize them)."""
     tz = ZoneInfo(agency.timezone)
     day = local_day(tz, now)
-    day_start, day_end = day_bounds(tz, day)
+    today = local_day_bounds(day, tz.key)
+    day_start, day_end = today.start, today.end
     settings = queue_settings(agency.queue_policy)
     by_agency = {"agency_id": agency.id}
 

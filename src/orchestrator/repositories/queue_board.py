@@ -8,7 +8,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Appointment, Counsellor, WalkInTicket
-from orchestrator.repositories.queue import Snapshot, appointment_label, day_bounds
+from orchestrator.repositories.queue import Snapshot, appointment_label
+from orchestrator.scheduling.rules import local_day_bounds
 
 BOARD_CALLS = 8
 
@@ -38,7 +39,7 @@ async def recent_calls(
         }
         for number, desk, at in tickets
     ]
-    day_start, _ = day_bounds(snapshot.tz, snapshot.day)
+    day_start = local_day_bounds(snapshot.day, snapshot.tz.key).start
     appointments = await session.execute(
         select(Appointment.starts_at, Appointment.started_at, Counsellor.desk_label)
         .join(Counsellor, and_(Counsellor.id == Appointment.counsellor_id))

@@ -15,16 +15,6 @@ class Mode(StrEnum):
     VIDEO = "video"
 
 
-class Channel(StrEnum):
-    """How a request reached the agency."""
-
-    WEB = "web"
-    SMS = "sms"
-    VOICE = "voice"
-    WALK_IN = "walk_in"
-    FRONT_DESK = "front_desk"
-
-
 def require_utc(moment: datetime) -> datetime:
     """Return ``moment`` converted to UTC; raise ``ValueError`` if it is naive."""
     if moment.tzinfo is UTC:  # fast path: what the database driver returns

@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -32,8 +32,8 @@ from sqlalchemy import select
 from orchestrator import outbox
 from orchestrator.auth import Role
 from orchestrator.db import UnitOfWork
-from orchestrator.errors import NotFound
-from orchestrator.models import Agency, Claim, JobSeeker, WalkInTicket
+from orchestrator.errors import Invalid, NotFound
+from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, WalkInTicket
 from orchestrator.repositories.queue import Snapshot, minutes_up
 from orchestrator.repositories.queue_board import board_stats
 from orchestrator.repositories.queue_claims import recorded_dedupe_keys
@@ -41,6 +41,7 @@ from orchestrator.repositories.queue_claims import recorded_dedupe_keys
 DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
 QUEUE_ROLES = (*DESK_ROLES, Role.COUNSELLOR)
 ISSUE_ROLES = (*DESK_ROLES, Role.KIOSK)
+T = TypeVar("T", Service, Counsellor)
 
 
 @dataclass
@@ -69,6 +70,16 @@ async def agency_of(uow: UnitOfWork, agency_id: uuid.UUID) -> Agency:
     if agency is None:
         raise NotFound(f"no agency {agency_id}", code="not_found")
     return agency
+
+
+async def active_in_agency(
+    uow: UnitOfWork, model: type[T], object_id: uuid.UUID, agency_id: uuid.UUID, field: str, name: str
+) -> T:
+    """The active ``model`` row ``object_id`` of the agency, or ``Invalid`` naming ``field``."""
+    found = await uow.session.get(model, object_id)
+    if found is None or found.agency_id != agency_id or not found.active:
+        raise Invalid(field, f"no active {name} with this id in this agency")
+    return found
 
 
 def agency_tz(agency: Agency) -> ZoneInfo:

@@ -12,7 +12,6 @@ from orchestrator.db import UnitOfWork
 from orchestrator.models import Agency
 from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
 from orchestrator.repositories.queue_board import board_stats, recent_calls
-from orchestrator.scheduling.transitions import AppointmentStatus
 from orchestrator.services import admin
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import QUEUE_ROLES, TicketView
@@ -54,24 +53,7 @@ async def get_queue(uow: UnitOfWork, cmd: GetQueue, *, now: datetime) -> QueueVi
         for index, t in enumerate(snapshot.order())
     ]
     called = [TicketView(t, has_phone=t.job_seeker_id is not None) for t in snapshot.called]
-    in_hand: dict[uuid.UUID, dict[str, Any]] = {}
-    for t in snapshot.called:
-        if t.counsellor_id is not None:
-            in_hand.setdefault(
-                t.counsellor_id, {"kind": "ticket", "id": str(t.id), "number": t.number, "status": t.status}
-            )
-    for a in snapshot.appointments:
-        if a.status == AppointmentStatus.IN_PROGRESS:
-            in_hand.setdefault(
-                a.counsellor_id,
-                {
-                    "kind": "appointment",
-                    "id": str(a.id),
-                    "label": appointment_label(a, snapshot.tz),
-                    "status": a.status,
-                },
-            )
-    counsellors = [(c, in_hand.get(c.id)) for c in snapshot.counsellors.values()]
+    counsellors = [(c, snapshot.current_work(c.id)) for c in snapshot.counsellors.values()]
     counsellors.sort(key=lambda pair: (not pair[0].on_desk, pair[0].desk_label or "", pair[0].name))
     return QueueView(
         snapshot=snapshot,

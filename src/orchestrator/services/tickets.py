@@ -39,6 +39,7 @@ from orchestrator.services.queue_common import (
     ISSUE_ROLES,
     QUEUE_ROLES,
     TicketView,
+    active_in_agency,
     agency_of,
     agency_tz,
     call_event,
@@ -146,13 +147,11 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
             "a kiosk issues ordinary tickets; priority is set at the front desk", code="forbidden"
         )
     _require_open(agency, caller, body.outside_hours, now)
-    service = await uow.session.get(Service, body.service_id)
-    if service is None or service.agency_id != agency.id or not service.active:
-        raise Invalid("service_id", "no active service with this id in this agency")
+    service = await active_in_agency(uow, Service, body.service_id, agency.id, "service_id", "service")
     if body.preferred_counsellor_id is not None:
-        preferred = await uow.session.get(Counsellor, body.preferred_counsellor_id)
-        if preferred is None or preferred.agency_id != agency.id or not preferred.active:
-            raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
+        await active_in_agency(
+            uow, Counsellor, body.preferred_counsellor_id, agency.id, "preferred_counsellor_id", "counsellor"
+        )
     seeker: JobSeeker | None = None
     if body.name or body.phone:
         phone = e164_phone(body.phone, region=phone_region(agency.timezone))
@@ -474,15 +473,13 @@ async def transfer_ticket(uow: UnitOfWork, body: TransferTicket, *, now: datetim
     move = _move(ticket, "transfer")
     changes: dict[str, Any] = {"from_service_id": ticket.service_id}
     if body.service_id is not None:
-        service = await uow.session.get(Service, body.service_id)
-        if service is None or service.agency_id != agency.id or not service.active:
-            raise Invalid("service_id", "no active service with this id in this agency")
+        service = await active_in_agency(uow, Service, body.service_id, agency.id, "service_id", "service")
         ticket.service_id = service.id
         changes["service_id"] = service.id
     if body.counsellor_id is not None:
-        target = await uow.session.get(Counsellor, body.counsellor_id)
-        if target is None or target.agency_id != agency.id or not target.active:
-            raise Invalid("counsellor_id", "no active counsellor with this id in this agency")
+        target = await active_in_agency(
+            uow, Counsellor, body.counsellor_id, agency.id, "counsellor_id", "counsellor"
+        )
         ticket.preferred_counsellor_id = target.id
         changes["counsellor_id"] = target.id
     if ticket.status == TicketStatus.IN_SERVICE and await release_claim(uow, ticket.claim_id, now):
