@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import re
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from litestar import Litestar, Request, Response, get
@@ -165,6 +169,25 @@ def _offline_swagger() -> SwaggerRenderPlugin:
     )
 
 
+def _end_streams_on_stop_signals(deps: Deps) -> None:
+    """When the server process is told to stop, end its SSE streams at once (they would hold the
+    graceful shutdown until its timeout, then be cancelled with a traceback each). The server
+    installed its SIGINT/SIGTERM handlers before the app starts: ours runs first, then theirs."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only (an app run by a test client elsewhere)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if callable(previous):
+            signal.signal(sig, functools.partial(_stop_then, deps, previous))
+
+
+def _stop_then(
+    deps: Deps, previous: Callable[[int, FrameType | None], Any], sig: int, frame: FrameType | None
+) -> None:
+    deps.stop_streams()
+    previous(sig, frame)
+
+
 def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
@@ -176,6 +199,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        _end_streams_on_stop_signals(resolved["deps"])
         try:
             yield
         finally:

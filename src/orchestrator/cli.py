@@ -7,17 +7,21 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import multiprocessing
+import os
 import secrets
 import signal
 import sys
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
-from types import FrameType
+from typing import Any
 
 import uvicorn
+from litestar import Litestar
 
+from orchestrator.app import create_app
 from orchestrator.embedded import EmbeddedServers
+from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
 
 log = logging.getLogger("orchestrator")
@@ -90,40 +94,31 @@ async def _seed(settings: Settings) -> uuid.UUID:
         await engine.dispose()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling the app the moment a stop begins (SIGINT/SIGTERM), so open SSE
-    streams end cleanly instead of being cancelled at the graceful-shutdown timeout."""
-
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_exit = on_exit
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._on_exit()
-        super().handle_exit(sig, frame)
+def app_from_env() -> Litestar:
+    """The app of one API process, from the environment (the factory of ``--workers N``)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, as_json=settings.log_json)  # a fresh (spawned) process
+    return create_app(settings)
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    loop.call_soon_threadsafe(callback)  # from a signal handler: thread-safe scheduling
+def _config(settings: Settings, app: Any, *, workers: int = 1) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,  # a last resort: streams end as soon as the stop begins
+    )
 
 
 async def _serve(settings: Settings, *, with_worker: bool) -> None:
-    from orchestrator.app import create_app
+    """One process: the API and (unless told otherwise) an arq worker on the same event loop."""
     from orchestrator.worker import build_worker
 
-    app = create_app(settings)
-    loop = asyncio.get_running_loop()
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=5,  # a last resort: streams end as soon as the stop begins
-        ),
-        on_exit=lambda: _call_soon(loop, app.state.deps.closing.set),
-    )
+    server = uvicorn.Server(_config(settings, create_app(settings)))
     tune_gc()
     if not with_worker:
         await server.serve()
@@ -135,6 +130,42 @@ async def _serve(settings: Settings, *, with_worker: bool) -> None:
     finally:
         worker_task.cancel()
         await worker.close()
+
+
+def _serve_processes(settings: Settings, workers: int, *, with_worker: bool) -> None:
+    """``workers`` API processes sharing one listening socket (uvicorn's supervisor restarts a
+    dead one), plus one arq worker process. They share nothing but PostgreSQL and Redis."""
+    from uvicorn.supervisors import Multiprocess
+
+    # the children build their settings from the environment: hand them what was resolved here
+    os.environ.update(
+        {
+            "ORCHESTRATOR_DATABASE_URL": settings.database_url or "",
+            "ORCHESTRATOR_REDIS_URL": settings.redis_url or "",
+            "ORCHESTRATOR_TOKEN_SECRET": settings.token_secret,
+            "ORCHESTRATOR_HOST": settings.host,
+            "ORCHESTRATOR_PORT": str(settings.port),
+        }
+    )
+    config = _config(settings, "orchestrator.cli:app_from_env", workers=workers)
+    jobs = multiprocessing.get_context("spawn").Process(target=_run_worker, args=(settings,), name="arq")
+    if with_worker:
+        jobs.start()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        if jobs.is_alive():
+            jobs.terminate()  # arq finishes the job in hand on SIGTERM
+        jobs.join(timeout=30)
+
+
+def _run_worker(settings: Settings) -> None:
+    from orchestrator.worker import build_worker
+
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
+    tune_gc()
+    build_worker(settings).run()
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
@@ -155,8 +186,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
             f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n",
             flush=True,
         )
+    workers = args.workers or (1 if embedded is not None else os.cpu_count() or 1)
     try:
-        asyncio.run(_serve(settings, with_worker=not args.no_worker))
+        if workers == 1:
+            asyncio.run(_serve(settings, with_worker=not args.no_worker))
+        else:
+            print(
+                f"  {workers} API processes and {'an' if not args.no_worker else 'no'} arq worker", flush=True
+            )
+            _serve_processes(settings, workers, with_worker=not args.no_worker)
     finally:
         if embedded is not None:
             embedded.stop_redis()
@@ -223,6 +261,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port (default ORCHESTRATOR_PORT or 8000)")
     run.add_argument(
         "--no-worker", action="store_true", help="serve HTTP only (run `orchestrator worker` apart)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="API processes (default: 1 with the embedded servers, one per core otherwise)",
     )
     run.set_defaults(func=cmd_run)
 

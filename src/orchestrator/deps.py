@@ -81,6 +81,15 @@ class Deps:
     sse_keepalive_ms: int = 15_000  # a comment at least this often keeps proxies from closing a stream
     sse_max_seconds: float = 300.0  # streams end after this long; clients reconnect with Last-Event-ID
 
+    def stop_streams(self) -> None:
+        """End the open SSE streams (called from a signal handler: scheduled thread-safely)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs here (yet): nothing is waiting on the event
+            self.closing.set()
+            return
+        loop.call_soon_threadsafe(self.closing.set)
+
     def __post_init__(self) -> None:
         if self.publisher is None:
             self.publisher = RedisPublisher(self.redis)

@@ -13,6 +13,8 @@ import time
 import urllib.request
 
 import httpx
+import psutil
+import pytest
 
 from tests.conftest import ROOT, _drop_database, _free_port, _recreate_database, _with_database
 from tests.helpers import ADMIN, SECRET
@@ -31,7 +33,8 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
-def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path, workers):
     name = f"orchestrator_shutdown_{os.getpid()}"
     asyncio.run(_recreate_database(servers.admin_url, name))
     port = _free_port()
@@ -46,11 +49,17 @@ def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path):
     }
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.cli", "run"], env=env, stdout=log, stderr=log, cwd=ROOT
-            )
+            command = [sys.executable, "-m", "orchestrator.cli", "run", "--workers", str(workers)]
+            proc = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
             try:
                 _wait_ready(base, proc)
+                if workers > 1:  # that many API processes, and the arq worker in its own
+                    spawned = [
+                        c
+                        for c in psutil.Process(proc.pid).children()
+                        if "--multiprocessing-fork" in c.cmdline()
+                    ]
+                    assert len(spawned) == workers + 1
                 agency = httpx.post(
                     base + "/api/v1/agencies",
                     json={"name": "Board", "timezone": "Europe/Paris"},
