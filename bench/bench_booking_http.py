@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 
 from orchestrator.auth import Role, issue_token  # noqa: E402
 from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds  # noqa: E402
@@ -109,7 +110,7 @@ def _servers() -> tuple[str, str, Any]:
     return db, redis, embedded
 
 
-def _start_server(database_url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
+def _start_server(database_url: str, redis_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ORCHESTRATOR_DATABASE_URL": database_url,
@@ -122,7 +123,7 @@ def _start_server(database_url: str, redis_url: str, port: int) -> subprocess.Po
     }
     log = open(ROOT / ".data" / "bench-server.log", "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", "--no-worker"],
+        [sys.executable, "-m", "orchestrator.cli", "run", "--no-worker", "--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -293,6 +294,31 @@ async def _seed(http: httpx.AsyncClient, database_url: str, seed: int = 42) -> d
 # --- measurements -----------------------------------------------------------------------------
 
 
+class ServerCpu:
+    """CPU seconds (user + system) used by the server: its process and every child (the API
+    processes of ``--workers N``), read from the kernel's per-process counters."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+
+    def seconds(self) -> float:
+        total = 0.0
+        for process in (self.root, *self.root.children(recursive=True)):
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+
+SERVER: ServerCpu | None = None  # set by run() for the measurements below
+
+
+def _cpu_now() -> float:
+    return SERVER.seconds() if SERVER is not None else 0.0
+
+
 async def _timed(call: Callable[[], Awaitable[httpx.Response]]) -> tuple[float, httpx.Response]:
     t0 = time.perf_counter()
     r = await call()
@@ -316,10 +342,12 @@ async def _availability(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[
         r = await call()
         r.raise_for_status()
     sequential = []
+    cpu_before = _cpu_now()
     for _ in range(SEQUENTIAL):
         ms, r = await _timed(call)
         r.raise_for_status()
         sequential.append(ms)
+    cpu_ms_per_request = (_cpu_now() - cpu_before) * 1000 / SEQUENTIAL
     body = r.json()
     per_client = CONCURRENT_REQUESTS // CONCURRENT_CLIENTS
     concurrent: list[float] = []
@@ -338,6 +366,7 @@ async def _availability(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[
         "response_kib": round(len(r.content) / 1024, 1),
         "sequential": _percentiles(sequential),
         "sequential_rps": round(1000 / statistics.fmean(sequential), 1),
+        "server_cpu_ms_per_request": round(cpu_ms_per_request, 2),
         "concurrent": {
             **_percentiles(concurrent),
             "clients": CONCURRENT_CLIENTS,
@@ -431,9 +460,9 @@ async def _race(http: httpx.AsyncClient, world: dict[str, Any], database_url: st
             latencies.append(ms)
             statuses[resp.status_code] += 1
 
-    t0 = time.perf_counter()
+    t0, cpu_before = time.perf_counter(), _cpu_now()
     await asyncio.gather(*(client(k) for k in range(RACE_CLIENTS)))
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu_seconds = time.perf_counter() - t0, _cpu_now() - cpu_before
     random_run = {
         "clients": RACE_CLIENTS,
         "seconds": round(elapsed, 1),
@@ -446,6 +475,7 @@ async def _race(http: httpx.AsyncClient, world: dict[str, Any], database_url: st
         "attempts_per_s": round(sum(statuses.values()) / elapsed, 1),
         "conflict_rate": round(statuses[409] / max(1, sum(statuses.values())), 3),
         "latency": _percentiles(latencies),
+        "server_cpu_ms_per_attempt": round(cpu_seconds * 1000 / max(1, sum(statuses.values())), 2),
     }
 
     # 2. flash crowd: FLASH_PER_SLOT clients for each of 4 still-free slots, all at once
@@ -512,8 +542,16 @@ async def _measure(base_url: str, database_url: str) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
-    """Start a server on a scratch database, seed, measure, tear everything down."""
+def run(workers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    """For each number of API processes: a server on a scratch database, seeded, measured, torn
+    down. The first is the main result; every one is under ``processes`` (side by side)."""
+    runs = {str(n): _run_once(n) for n in workers}
+    first = runs[str(workers[0])]
+    return {**first, "processes": runs}
+
+
+def _run_once(workers: int) -> dict[str, Any]:
+    global SERVER
     server_url, redis_url, embedded = _servers()
     name = f"orchestrator_bench_booking_{os.getpid()}"
     drop = (
@@ -527,11 +565,14 @@ def run() -> dict[str, Any]:
     port = _free_port()
     proc = None
     try:
-        proc = _start_server(database_url, redis_url, port)
+        proc = _start_server(database_url, redis_url, port, workers)
+        SERVER = ServerCpu(proc.pid)
         result = asyncio.run(_measure(f"http://127.0.0.1:{port}", database_url))
         result["server"] = "external" if embedded is None else "embedded"
+        result["api_processes"] = workers
         return result
     finally:
+        SERVER = None
         if proc is not None:
             proc.terminate()
             try:

@@ -206,6 +206,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             ("booking races", "overlapping claims (SQL)", _get(http, "booking", "overlaps"), "must be", 0, "")
         )
+        rows.extend(_processes_rows(http))
     qhttp = results.get("bench_queue_http") or {}
     if "error" not in qhttp and qhttp:
         rows.append(
@@ -232,6 +233,22 @@ def _rows(results: dict[str, Any]) -> list[Row]:
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))
+    return rows
+
+
+def _processes_rows(http: dict[str, Any]) -> list[Row]:
+    """Server CPU per request and throughput with 1 and 2 API processes, side by side."""
+    runs = http.get("processes") or {}
+    one, two = runs.get("1") or {}, runs.get("2") or {}
+    rows: list[Row] = []
+    for label, path in (
+        ("GET availability, server CPU ms/request", ("availability", "server_cpu_ms_per_request")),
+        ("POST appointments race, server CPU ms/attempt", ("booking", "random", "server_cpu_ms_per_attempt")),
+        ("POST appointments race, bookings/s", ("booking", "random", "bookings_per_s")),
+        ("POST appointments race, attempts/s", ("booking", "random", "attempts_per_s")),
+    ):
+        ours, other = _get(two, *path), _get(one, *path)
+        rows.append((label, "2 API processes", ours, "1 API process", other, _ratio(ours, other)))
     return rows
 
 

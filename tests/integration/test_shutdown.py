@@ -4,6 +4,7 @@ cancelled-task tracebacks, no "athrow(): asynchronous generator is already runni
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,7 +51,10 @@ def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path, workers):
     try:
         with open(log_path, "w") as log:
             command = [sys.executable, "-m", "orchestrator.cli", "run", "--workers", str(workers)]
-            proc = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
+            # its own process group: if the test fails, every process of the server goes with it
+            proc = subprocess.Popen(
+                command, env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True
+            )
             try:
                 _wait_ready(base, proc)
                 if workers > 1:  # that many API processes, and the arq worker in its own
@@ -87,8 +91,9 @@ def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path, workers):
                     watcher.join(timeout=30)
                     assert not watcher.is_alive()
             finally:
-                if proc.poll() is None:
-                    proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # a no-op when it stopped cleanly
+                proc.wait(timeout=30)
     finally:
         asyncio.run(_drop_database(servers.admin_url, name))
     output = log_path.read_text()
