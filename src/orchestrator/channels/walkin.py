@@ -94,7 +94,6 @@ async def issue_ticket(
     uow: UoW,
     principal: Caller,
     clock: Clock,
-    deps: Dependencies,
     idempotency_scope: IdempotencyScope,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Any]:
@@ -156,7 +155,6 @@ async def transfer_ticket(
     uow: UoW,
     principal: Caller,
     clock: Clock,
-    deps: Dependencies,
 ) -> TicketRead:
     """Another service and/or counsellor; keeps the number and the original arrival time."""
     command = tickets.TransferTicket(
@@ -175,7 +173,7 @@ async def transfer_ticket(
     responses={**STAFF_WRITE, **NOTHING_TO_CALL},
 )
 async def call_next(
-    counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+    counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock
 ) -> Response[WorkRead | None]:
     """Hand the counsellor their next person (200), or 204 when nothing suits them."""
     command = desk.CallNext(actor_of(principal), _desk_channel(principal), counsellor_id)
@@ -207,7 +205,6 @@ async def set_desk(
     uow: UoW,
     principal: Caller,
     clock: Clock,
-    deps: Dependencies,
 ) -> DeskRead:
     """On desk (with a desk label) or off desk (the counsellor, front desk, manager, admin)."""
     command = desk.SetDesk(
@@ -226,7 +223,6 @@ async def check_in(
     uow: UoW,
     principal: Caller,
     clock: Clock,
-    deps: Dependencies,
     manage_token: ManageToken = None,
 ) -> AppointmentQueueRead:
     """The appointment holder has arrived (staff, or the job seeker's ``X-Manage-Token``)."""
@@ -239,7 +235,7 @@ async def check_in(
 
 @post("/appointments/{appointment_id:uuid}/complete", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def complete_appointment(
-    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock
 ) -> AppointmentQueueRead:
     """The appointment (handed out by call next) is over; unused booked time is given back."""
     command = arrivals.AppointmentStep(actor_of(principal), _desk_channel(principal), appointment_id)
@@ -249,7 +245,7 @@ async def complete_appointment(
 
 @post("/appointments/{appointment_id:uuid}/no-show", status_code=HTTP_200_OK, responses=STAFF_WRITE)
 async def no_show_appointment(
-    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
+    appointment_id: Id, uow: UoW, principal: Caller, clock: Clock
 ) -> AppointmentQueueRead:
     """Nobody came (after the start time); the rest of the booked time goes back to the pool."""
     command = arrivals.AppointmentStep(actor_of(principal), _desk_channel(principal), appointment_id)
@@ -261,9 +257,7 @@ async def no_show_appointment(
 
 
 @get("/agencies/{agency_id:uuid}/queue", responses=STAFF_READ)
-async def get_queue(
-    agency_id: Id, uow: UoW, principal: Caller, clock: Clock, deps: Dependencies
-) -> QueueRead:
+async def get_queue(agency_id: Id, uow: UoW, principal: Caller, clock: Clock) -> QueueRead:
     """Waiting tickets in call order with estimates, calls in progress, today's appointments,
     counsellors on desk (agency staff)."""
     view = await queue_view.get_queue(
