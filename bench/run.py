@@ -23,7 +23,13 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "src"))
 
-MODULES = ("bench_core_availability", "bench_core_queue", "bench_booking_http", "bench_queue_http")
+MODULES = (
+    "bench_core_availability",
+    "bench_core_queue",
+    "bench_booking_http",
+    "bench_queue_http",
+    "bench_pgbench",
+)
 
 
 def _machine() -> dict[str, Any]:
@@ -207,6 +213,19 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             ("booking races", "overlapping claims (SQL)", _get(http, "booking", "overlaps"), "must be", 0, "")
         )
         rows.extend(_processes_rows(http))
+    pg = results.get("bench_pgbench") or {}
+    if "error" not in pg and pg:
+        booked = _get(http, "processes", "2", "booking", "random", "attempts_per_s")
+        rows.append(
+            (
+                "booking attempts/s (API, 2 processes)",
+                "vs pgbench, same insert",
+                booked,
+                f"pgbench tps, {pg.get('clients')} clients",
+                pg.get("tps"),
+                _ratio(booked, pg.get("tps")),
+            )
+        )
     qhttp = results.get("bench_queue_http") or {}
     if "error" not in qhttp and qhttp:
         rows.append(
