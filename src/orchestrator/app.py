@@ -292,7 +292,6 @@ def create_app(
         logging_config=None,  # logging is configured once by the CLI (JSON, request ids)
         debug=False,
     )
-    app.state.deps = resolved["deps"]
     # Around the whole ASGI handler, not as route middleware: unmatched routes (404/405) get a
     # request id and an access line too.
     app.asgi_handler = request_id_middleware(app.asgi_handler)
