@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.channels.ratelimit import rate_limit
-from orchestrator.db import UnitOfWork, sqlstate, unit_of_work
+from orchestrator.db import UnitOfWork, connection_lost, sqlstate, unit_of_work
 from orchestrator.deps import Clock, Deps
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
@@ -114,6 +114,11 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock dete
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, DBAPIError) and sqlstate(exc) in RETRYABLE_SQLSTATES:
         response = problem(409, "Conflict", "concurrent update, try again", code="retry")
+        response.headers["Retry-After"] = "1"
+        return response
+    if connection_lost(exc):  # nothing was committed: the transaction died with its connection
+        log.warning("database connection lost during a request")
+        response = problem(503, "Service unavailable", "database connection lost, try again", code="retry")
         response.headers["Retry-After"] = "1"
         return response
     # no personal data: engines hide bound parameters, the log formatter hides driver messages

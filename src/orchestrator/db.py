@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from orchestrator.deps import Enqueuer, Publisher
@@ -40,10 +42,28 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """The engine of a process. No ``pool_pre_ping`` (a round trip on every checkout): a pooled
+    connection whose socket the server closed is noticed locally and replaced (``_drop_closed``);
+    one lost in the middle of a request is a 503 the client retries (``connection_lost``)."""
     # hide_parameters: errors and tracebacks never carry bound values (names, phone numbers)
-    return create_async_engine(
-        to_async_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    engine = create_async_engine(
+        to_async_url(url), pool_size=pool_size, max_overflow=20, hide_parameters=True
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: a connection the server has closed (restart, idle timeout,
+    ``pg_terminate_backend``) is discarded and the pool hands out another, without a round trip."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The database connection died under a statement (the request may be retried)."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

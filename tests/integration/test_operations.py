@@ -259,3 +259,34 @@ async def test_unmatched_route_gets_an_access_line(client, json_log_lines):
     entries = [json.loads(line) for line in server_lines(json_log_lines())]
     [line] = [e for e in entries if e.get("request_id") == "rid-404" and e["logger"] == "orchestrator.access"]
     assert line["status"] == 404 and line["path"] == "/api/v1/nowhere"
+
+
+async def test_a_pooled_connection_closed_under_the_pool_is_replaced_without_a_ping(servers):
+    """No pre-ping round trip: the checkout hook sees the closed socket and takes a new one."""
+    from sqlalchemy import text
+
+    from orchestrator.db import make_engine
+
+    engine = make_engine(servers.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            first_pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        driver.terminate()  # as after a server restart or an idle timeout
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) not in (None, first_pid)
+    finally:
+        await engine.dispose()
+
+
+def test_a_connection_lost_under_a_request_is_a_503_to_retry():
+    from sqlalchemy.exc import DBAPIError
+
+    from orchestrator.app import _unexpected
+
+    lost = DBAPIError("SELECT 1", None, ConnectionError("closed"), connection_invalidated=True)
+    response = _unexpected(None, lost)  # type: ignore[arg-type]
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.content["code"] == "retry"
