@@ -206,3 +206,16 @@ async def test_the_exclusion_constraint_itself_rejects_an_overlap_made_in_sql(li
         assert await conn.fetchval("SELECT count(*) FROM claims WHERE agency_id = $1", agency_id) == 1
     finally:
         await conn.close()
+
+
+async def test_the_database_and_python_agree_on_counsellor_lock_keys(db_connection):
+    """claim_time() locks in SQL, the desk's lock_counsellors in Python: the same counsellor
+    must be the same lock, or a call-next and a booking would not serialize."""
+    from sqlalchemy import text
+
+    from orchestrator.repositories.calendars import lock_key
+
+    ids = [uuid.uuid4() for _ in range(64)] + [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    for counsellor_id in ids:
+        in_sql = await db_connection.scalar(text("SELECT counsellor_lock_key(:id)"), {"id": counsellor_id})
+        assert in_sql == lock_key(counsellor_id)

@@ -8,17 +8,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, func, or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Uuid, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.db import sqlstate
 from orchestrator.models import Absence, AvailabilityRule, Claim, Counsellor, Service
 from orchestrator.scheduling.availability import CounsellorCalendar, ServiceSpec
 from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds, zone
 from orchestrator.scheduling.types import Interval, Mode
 
-EXCLUSION_VIOLATION = "23P01"
 MAX_BUFFER = timedelta(minutes=240)  # schemas cap buffer_before/after_minutes at 240
 BOOKED_KINDS = ("appointment", "hold", "callback", "service")
 
@@ -142,7 +139,8 @@ def _modes(names: tuple[str, ...]) -> frozenset[Mode]:
     return frozenset(Mode(m) for m in names)
 
 
-def _lock_key(counsellor_id: uuid.UUID) -> int:
+def lock_key(counsellor_id: uuid.UUID) -> int:
+    """The counsellor's advisory lock key (the database's ``counsellor_lock_key`` computes it too)."""
     return int.from_bytes(counsellor_id.bytes[:8], "big", signed=True)
 
 
@@ -153,7 +151,13 @@ async def lock_counsellors(session: AsyncSession, counsellor_ids: Sequence[uuid.
     range into a fast, clean 23P01 instead of deadlocks (measured, see DESIGN.md).
     """
     for counsellor_id in sorted(set(counsellor_ids)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(counsellor_id)})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(counsellor_id)})
+
+
+_CLAIM_TIME = text(
+    "SELECT claim_time(:agency_id, :counsellor_id, :starts_at, :ends_at, :kind, :now, :expires_at,"
+    " :replacing)"
+).columns(claim_time=Uuid)
 
 
 async def claim_time(
@@ -166,47 +170,28 @@ async def claim_time(
     kind: str,
     now: datetime,
     expires_at: datetime | None = None,
-    replacing: Claim | None = None,
-) -> Claim | None:
-    """Insert a claim, or return None if it overlaps a live claim of that counsellor.
+    replacing: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """Claim ``[starts_at, ends_at)`` of the counsellor: the new claim's id, or None if it
+    overlaps a live claim of theirs. One round trip (the ``claim_time`` database function).
 
-    Runs in a savepoint that first takes the counsellor's advisory lock (and the replaced
-    claim's counsellor's): the winner keeps the lock until commit, a loser's lock is released
-    with its savepoint, so losers never hold up others while they compute alternatives.
-    Expired holds in the range are deleted first, so time held by a lapsed hold is free without
-    any job having run. ``replacing`` is released in the same savepoint: if the new claim fails,
-    the old one is still there.
+    It takes the counsellor's advisory lock (and the replaced claim's counsellor's), deletes
+    expired holds in the range (time held by a lapsed hold is free without any job having
+    run), releases ``replacing`` and inserts, all in a subtransaction: the winner keeps the lock
+    until commit; a loser's lock and changes are undone at once, so losers never hold up others
+    while they compute alternatives, and if the new claim fails the old one is still there.
     """
-    claim = Claim(
-        agency_id=agency_id,
-        counsellor_id=counsellor_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        kind=kind,
-        expires_at=expires_at,
+    claimed: uuid.UUID | None = await session.scalar(
+        _CLAIM_TIME,
+        {
+            "agency_id": agency_id,
+            "counsellor_id": counsellor_id,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "kind": kind,
+            "now": now,
+            "expires_at": expires_at,
+            "replacing": replacing,
+        },
     )
-    try:
-        async with session.begin_nested():
-            await lock_counsellors(
-                session, [counsellor_id, *([replacing.counsellor_id] if replacing else [])]
-            )
-            await session.execute(
-                delete(Claim).where(
-                    Claim.counsellor_id == counsellor_id,
-                    Claim.kind == "hold",
-                    Claim.expires_at <= now,
-                    Claim.starts_at < ends_at,
-                    Claim.ends_at > starts_at,
-                )
-            )
-            if replacing is not None:
-                await session.execute(delete(Claim).where(Claim.id == replacing.id))
-            session.add(claim)
-            await session.flush()
-    except IntegrityError as exc:
-        if sqlstate(exc) == EXCLUSION_VIOLATION:
-            return None
-        raise
-    if replacing is not None:
-        session.expunge(replacing)
-    return claim
+    return claimed

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete, update
+
 from orchestrator import outbox
 from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
@@ -191,11 +193,11 @@ async def _secure(
     now: datetime,
     kind: str,
     expires_at: datetime | None = None,
-    replacing: Claim | None = None,
-) -> tuple[Slot, Claim]:
+    replacing: uuid.UUID | None = None,
+) -> tuple[Slot, uuid.UUID]:
     """Pick the slot at exactly ``start`` with the core, then claim it in the database
     (releasing ``replacing`` in the same step when moving an appointment)."""
-    exclude_claims = (replacing.id,) if replacing else ()
+    exclude_claims = (replacing,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
     for _ in range(CLAIM_ATTEMPTS):
@@ -219,7 +221,7 @@ async def _secure(
                 raise Invalid(field, exc.detail, reason=exc.code) from exc
             break
         counsellor_id = uuid.UUID(slot.counsellor_id)
-        claim = await claim_time(
+        claim_id = await claim_time(
             uow.session,
             agency_id=ctx.agency.id,
             counsellor_id=counsellor_id,
@@ -230,8 +232,8 @@ async def _secure(
             expires_at=expires_at,
             replacing=replacing,
         )
-        if claim is not None:
-            return slot, claim
+        if claim_id is not None:
+            return slot, claim_id
     raise Conflict(
         "this time is not available",
         code="slot_unavailable",
@@ -247,7 +249,7 @@ async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: ti
     ctx = await _booking(uow, body.actor, body.agency_id, body.service_id)
     request = SlotRequest(counsellor_id=str(body.counsellor_id) if body.counsellor_id else None)
     expires_at = now + ttl
-    slot, claim = await _secure(
+    slot, claim_id = await _secure(
         uow,
         ctx,
         start=body.starts_at,
@@ -261,7 +263,7 @@ async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: ti
         agency_id=ctx.agency.id,
         service_id=ctx.service.id,
         counsellor_id=uuid.UUID(slot.counsellor_id),
-        claim_id=claim.id,
+        claim_id=claim_id,
         starts_at=slot.start,
         ends_at=slot.end,
         mode=slot.mode.value,
@@ -372,12 +374,13 @@ async def book_appointment(
     seeker = _job_seeker(ctx.agency, body.job_seeker)
     hold = await _live_hold(uow, body, now) if body.hold_id else None
     if hold is not None:
-        held = await uow.session.get(Claim, hold.claim_id)
-        assert held is not None
-        held.kind, held.expires_at = "appointment", None  # the held time becomes the appointment's
-        claim, counsellor_id, reason, start = held, hold.counsellor_id, "held", hold.starts_at
+        # the held time becomes the appointment's
+        await uow.session.execute(
+            update(Claim).where(Claim.id == hold.claim_id).values(kind="appointment", expires_at=None)
+        )
+        claim_id, counsellor_id, reason, start = hold.claim_id, hold.counsellor_id, "held", hold.starts_at
     else:
-        slot, claim = await _secure(
+        slot, claim_id = await _secure(
             uow,
             ctx,
             start=body.starts_at,
@@ -395,7 +398,7 @@ async def book_appointment(
         service_id=ctx.service.id,
         counsellor_id=counsellor_id,
         job_seeker_id=seeker.id,
-        claim_id=claim.id,
+        claim_id=claim_id,
         starts_at=start,
         ends_at=start + ctx.spec.duration,
         mode=body.mode,
@@ -449,7 +452,7 @@ async def cancel_appointment(
     move = APPOINTMENT.move("cancel", before)
     _check_cutoff(appointment, staff is not None or is_system(cmd.actor), now, cutoff)
     if appointment.claim_id is not None:
-        await uow.session.delete(await uow.session.get(Claim, appointment.claim_id))
+        await uow.session.execute(delete(Claim).where(Claim.id == appointment.claim_id))
     appointment.status, appointment.cancelled_at, appointment.cancel_reason = move.target, now, cmd.reason
     appointment.claim_id, appointment.updated_at = None, now
     appointment.sequence += 1
@@ -488,8 +491,7 @@ async def reschedule_appointment(
         referent_counsellor_id=str(appointment.counsellor_id),
         language=seeker.interpreter_language or seeker.language,
     )
-    old_claim = await uow.session.get(Claim, appointment.claim_id) if appointment.claim_id else None
-    slot, claim = await _secure(
+    slot, claim_id = await _secure(
         uow,
         ctx,
         start=body.starts_at,
@@ -497,14 +499,14 @@ async def reschedule_appointment(
         request=request,
         now=now,
         kind="appointment",
-        replacing=old_claim,
+        replacing=appointment.claim_id,
     )
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = slot.start, slot.end
     appointment.counsellor_id, appointment.mode, appointment.claim_id = (
         uuid.UUID(slot.counsellor_id),
         slot.mode.value,
-        claim.id,
+        claim_id,
     )
     appointment.assignment_reason, appointment.updated_at = slot.reason, now
     appointment.sequence += 1

@@ -28,7 +28,7 @@ from orchestrator.auth import Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
-from orchestrator.repositories.calendars import claim_time, live_claims, lock_counsellors
+from orchestrator.repositories.calendars import claim_time, live_claims
 from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
@@ -300,17 +300,17 @@ async def _start(
         raise Conflict(f"ticket {ticket.number} has no counsellor", code="bad_transition")
     expected = await expected_duration(uow.session, agency_id, ticket.service_id, now)
     counsellor_id = ticket.counsellor_id
-    await lock_counsellors(uow.session, [counsellor_id])
-    claim = await claim_time(
+    until = now + expected
+    claim_id = await claim_time(
         uow.session,
         agency_id=agency_id,
         counsellor_id=counsellor_id,
         starts_at=now,
-        ends_at=now + expected,
+        ends_at=until,
         kind="service",
         now=now,
     )
-    if claim is None:
+    if claim_id is None:
         # Something is booked before the usual end: claim the time up to it, if there is any.
         next_start = await uow.session.scalar(
             select(func.min(Claim.starts_at)).where(
@@ -318,7 +318,8 @@ async def _start(
             )
         )
         if next_start is not None and next_start > now:
-            claim = await claim_time(
+            until = next_start
+            claim_id = await claim_time(
                 uow.session,
                 agency_id=agency_id,
                 counsellor_id=counsellor_id,
@@ -327,11 +328,11 @@ async def _start(
                 kind="service",
                 now=now,
             )
-    if claim is None:
+    if claim_id is None:
         raise Conflict("the counsellor has another commitment right now", code="counsellor_busy")
     ticket.status = move.target
     ticket.started_at = now
-    ticket.claim_id = claim.id
+    ticket.claim_id = claim_id
     audit.record(
         uow,
         actor=caller.actor,
@@ -339,7 +340,7 @@ async def _start(
         entity=ticket,
         agency_id=agency_id,
         counsellor_id=counsellor_id,
-        claim_until=claim.ends_at.isoformat(),
+        claim_until=until.isoformat(),
     )
     uow.publish(
         agency_id,

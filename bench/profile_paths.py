@@ -1,0 +1,168 @@
+"""Server CPU and database round trips per request, path by path, in one process.
+
+    python bench/profile_paths.py [--json out.json] [--requests N]
+
+Runs the app in this process on a scratch database (``ORCHESTRATOR_BENCH_DATABASE_URL`` /
+``ORCHESTRATOR_BENCH_REDIS_URL``, else the embedded servers), seeded like
+``bench_booking_http.py`` (50 counsellors × 28 days, ~60 % booked), and sends requests one at a
+time straight to the ASGI app (no socket, no HTTP client: what is counted is the server's work).
+
+Per path: median CPU time of this process per request (``time.process_time``), and the
+statements and transaction-control calls (BEGIN/COMMIT/SAVEPOINT…) the request sent to
+PostgreSQL, counted with SQLAlchemy's engine events: each is one round trip with asyncpg.
+``/health`` is the framework's floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_booking_http as world_of  # noqa: E402
+import httpx  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+from orchestrator import migrate  # noqa: E402
+from orchestrator.app import create_app  # noqa: E402
+from orchestrator.deps import Deps  # noqa: E402
+from orchestrator.settings import Settings  # noqa: E402
+
+
+class RoundTrips:
+    """Statements and transaction-control calls sent on the engine (asyncpg: one trip each)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.statements = 0
+        self.control = 0
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._statement)
+        for name in ("begin", "commit", "rollback", "savepoint", "release_savepoint", "rollback_savepoint"):
+            event.listen(sync, name, self._control)
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1
+
+    def _control(self, *_: Any) -> None:
+        self.control += 1
+
+    def now(self) -> tuple[int, int]:
+        return self.statements, self.control
+
+
+async def _measure(
+    trips: RoundTrips, call: Callable[[int], Awaitable[httpx.Response]], n: int, expect: int
+) -> dict[str, Any]:
+    cpu: list[float] = []
+    statements: list[int] = []
+    control: list[int] = []
+    for i in range(n):
+        s0, c0 = trips.now()
+        t0 = time.process_time()
+        response = await call(i)
+        cpu.append((time.process_time() - t0) * 1000)
+        s1, c1 = trips.now()
+        if response.status_code != expect:
+            raise RuntimeError(f"expected {expect}, got {response.status_code}: {response.text[:300]}")
+        statements.append(s1 - s0)
+        control.append(c1 - c0)
+    return {
+        "requests": n,
+        "cpu_ms_p50": round(statistics.median(cpu), 3),
+        "cpu_ms_mean": round(statistics.fmean(cpu), 3),
+        "statements": statistics.median(statements),
+        "round_trips": statistics.median(s + c for s, c in zip(statements, control, strict=True)),
+    }
+
+
+async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        token_secret=world_of.SECRET,
+        public_rate_limit_per_minute=1_000_000,
+        log_json=False,
+    )
+    deps = Deps.from_settings(settings)
+    assert deps.engine is not None
+    trips = RoundTrips(deps.engine)
+    app = create_app(settings, deps)
+    transport = httpx.ASGITransport(app=app)
+    results: dict[str, Any] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench.local", timeout=60) as http:
+        world = await world_of._seed(http, database_url)
+        agency, service = world["agency"]["id"], world["service"]["id"]
+        start, end = world["window"]
+        search = {
+            "agency_id": agency,
+            "service_id": service,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+        }
+        free = (await http.get("/api/v1/availability", params=search)).json()["slots"]
+        picks = free[:: max(1, len(free) // (n + 10))][: n + 10]
+
+        def book(slot: dict[str, Any], k: int) -> Awaitable[httpx.Response]:
+            body = {
+                "agency_id": agency,
+                "service_id": service,
+                "starts_at": slot["starts_at"],
+                "mode": slot["mode"],
+                "counsellor_id": slot["counsellor_id"],
+                "job_seeker": {"name": f"Seeker {k}"},
+            }
+            return http.post("/api/v1/appointments", json=body)
+
+        for _ in range(5):  # warm-up: caches, prepared statements
+            await http.get("/health")
+            await http.get("/api/v1/availability", params=search)
+        results["health"] = await _measure(trips, lambda _: http.get("/health"), n, 200)
+        results["availability_28_days"] = await _measure(
+            trips, lambda _: http.get("/api/v1/availability", params=search), n, 200
+        )
+        for k in range(10):
+            await book(picks[n + k], k)  # warm-up
+        results["booking_201"] = await _measure(trips, lambda i: book(picks[i], i), n, 201)
+        results["booking_409"] = await _measure(trips, lambda i: book(picks[i], 1000 + i), n, 409)
+    await deps.close()
+    return results
+
+
+def run(n: int = 50) -> dict[str, Any]:
+    server_url, redis_url, embedded = world_of._servers()
+    name = f"orchestrator_bench_profile_{uuid.uuid4().hex[:8]}"
+    asyncio.run(world_of._admin_execute(server_url, f'CREATE DATABASE "{name}"'))
+    database_url = world_of._with_database(server_url, name)
+    try:
+        migrate.upgrade(database_url)
+        return asyncio.run(_profile(database_url, redis_url, n))
+    finally:
+        asyncio.run(world_of._admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        del embedded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the result dict to this file")
+    parser.add_argument("--requests", type=int, default=50)
+    ns = parser.parse_args()
+    result = run(ns.requests)
+    text = json.dumps(result, indent=2)
+    if ns.json:
+        ns.json.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
