@@ -4,8 +4,9 @@
 
 Runs the app in this process on a scratch database (``ORCHESTRATOR_BENCH_DATABASE_URL`` /
 ``ORCHESTRATOR_BENCH_REDIS_URL``, else the embedded servers), seeded like
-``bench_booking_http.py`` (50 counsellors × 28 days, ~60 % booked), and sends requests one at a
-time straight to the ASGI app (no socket, no HTTP client: what is counted is the server's work).
+``bench_booking_http.py`` (50 counsellors x 28 days, ~60 % booked), and sends requests one at a
+time to the ASGI app through httpx's ASGI transport (no socket; the client's own small share is
+in ``/health``, the floor every other path includes).
 
 Per path: median CPU time of this process per request (``time.process_time``), and the
 statements and transaction-control calls (BEGIN/COMMIT/SAVEPOINT…) the request sent to
