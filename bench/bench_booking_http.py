@@ -11,8 +11,8 @@ booked (claims + appointments inserted with asyncpg, for speed).
 Measures, in one run:
 - ``GET /api/v1/availability`` over the 28 days: p50/p95/p99 of sequential requests after a
   warm-up, and requests/s with concurrent clients;
-- the same snapshot through the layers: loading it from PostgreSQL (``load_calendars``) and the
-  pure core (``free_slots``), so the HTTP time can be read as DB + core + framework;
+- the same snapshot through the layers: loading it from PostgreSQL (``load_ledger_records``, then
+  ``build_ledgers``) and the pure core (``free_slots``): HTTP time read as DB + core + framework;
 - booking under a race: concurrent clients booking random slots (named counsellor), and a flash
   crowd on 4 slots: bookings/s, 201/409 counts, latency, 5xx, and the overlap count from SQL (0).
 
@@ -378,8 +378,9 @@ async def _availability(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[
 async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -> dict[str, Any]:
     """The same request's snapshot load (SQL) and core computation, timed apart."""
     from orchestrator.db import make_engine, make_sessionmaker
-    from orchestrator.repositories.calendars import load_calendars
+    from orchestrator.repositories.ledgers import load_ledger_records
     from orchestrator.scheduling.availability import ServiceSpec, SlotRequest, free_slots
+    from orchestrator.scheduling.ledger import build_ledgers, ledger_range
     from orchestrator.scheduling.types import Interval
 
     engine = make_engine(database_url, pool_size=1)
@@ -404,14 +405,18 @@ async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -
         for _ in range(repeats):
             async with sessions() as session:
                 t0 = time.perf_counter()
-                calendars = await load_calendars(
+                span = ledger_range(window, TZ)
+                records = await load_ledger_records(
                     session,
                     agency_id=uuid.UUID(world["agency"]["id"]),
-                    tz=TZ,
-                    window=window,
+                    first_day=span.first_day,
+                    last_day=span.last_day,
+                    since=span.since,
+                    until=span.until,
                     now=now,
                     skill="accompaniment",
                 )
+                calendars = build_ledgers(records, TZ, span.first_day, span.last_day)
                 load_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             slots = free_slots(spec, calendars, window, now, SlotRequest(language="es"), tz=TZ)

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from orchestrator.scheduling.availability import (
     MODE_ORDER,
-    CounsellorCalendar,
     ServiceSpec,
     SlotRequest,
     free_slots,
 )
+from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds
 from orchestrator.scheduling.types import Interval, Mode
 
@@ -58,7 +58,7 @@ def build_agency(seed: int = 42) -> dict[str, Any]:
         for start, end in ((time(9), time(12, 30)), (time(13, 30), time(17)))
     ]
     working = tuple(expand_rules(rules, TZ, FIRST_DAY, last_day))
-    counsellors: list[CounsellorCalendar] = []
+    counsellors: list[Ledger] = []
     booked_us = working_us = 0
     for n in range(COUNSELLORS):
         booked: list[Interval] = []
@@ -80,7 +80,7 @@ def build_agency(seed: int = 42) -> dict[str, Any]:
         modes = ALL_MODES if rng.random() < 0.8 else frozenset({Mode.PHONE, Mode.VIDEO})
         rng.shuffle(booked)  # the core must not rely on input order
         counsellors.append(
-            CounsellorCalendar(
+            Ledger.of(
                 id=f"c{n:02d}",
                 skills=frozenset({"accompaniment"}),
                 languages=frozenset(languages),
@@ -113,7 +113,7 @@ def build_agency(seed: int = 42) -> dict[str, Any]:
 
 def naive_slots(
     service: ServiceSpec,
-    counsellors: Sequence[CounsellorCalendar],
+    counsellors: Sequence[Ledger],
     window: Interval,
     now: datetime,
     request: SlotRequest,
@@ -126,7 +126,7 @@ def naive_slots(
     zone = ZoneInfo(tz)
     minute = timedelta(minutes=1)
     earliest, latest = now + service.min_notice, now + service.max_horizon
-    free: dict[tuple[datetime, Mode], list[CounsellorCalendar]] = {}
+    free: dict[tuple[datetime, Mode], list[Ledger]] = {}
     for c in counsellors:
         if service.skill is not None and service.skill not in c.skills:
             continue
@@ -162,7 +162,7 @@ def naive_slots(
         day = t.astimezone(zone).date()
         bounds = local_day_bounds(day, tz)
 
-        def rank(c: CounsellorCalendar, bounds: Interval = bounds) -> tuple[int, int, timedelta, str]:
+        def rank(c: Ledger, bounds: Interval = bounds) -> tuple[int, int, timedelta, str]:
             load = sum(
                 (min(b.end, bounds.end) - max(b.start, bounds.start) for b in c.booked if b.overlaps(bounds)),
                 timedelta(0),
@@ -180,7 +180,7 @@ def naive_slots(
 
 def subtraction_slots(
     service: ServiceSpec,
-    counsellors: Sequence[CounsellorCalendar],
+    counsellors: Sequence[Ledger],
     window: Interval,
     now: datetime,
     request: SlotRequest,
@@ -192,7 +192,7 @@ def subtraction_slots(
 
     zone = ZoneInfo(tz)
     earliest, latest = now + service.min_notice, now + service.max_horizon
-    free: dict[tuple[datetime, Mode], list[CounsellorCalendar]] = {}
+    free: dict[tuple[datetime, Mode], list[Ledger]] = {}
     for c in counsellors:
         if service.skill is not None and service.skill not in c.skills:
             continue
@@ -227,9 +227,7 @@ def subtraction_slots(
         day = t.astimezone(zone).date()
         bounds = local_day_bounds(day, tz)
 
-        def rank(
-            c: CounsellorCalendar, day: date = day, bounds: Interval = bounds
-        ) -> tuple[int, int, timedelta, str]:
+        def rank(c: Ledger, day: date = day, bounds: Interval = bounds) -> tuple[int, int, timedelta, str]:
             if (c.id, day) not in loads:
                 loads[c.id, day] = sum(
                     (

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from orchestrator.scheduling.availability import (
     MODE_ORDER,
-    CounsellorCalendar,
     ServiceSpec,
     Slot,
     SlotRequest,
@@ -21,6 +20,7 @@ from orchestrator.scheduling.availability import (
 )
 from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.intervals import merge
+from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.rules import WeeklyRule, WorkingBlock, expand_rules, local_day_bounds
 from orchestrator.scheduling.types import Interval, Mode
 
@@ -71,10 +71,8 @@ def counsellor(
     skills: frozenset[str] = frozenset({"job_search"}),
     languages: frozenset[str] = frozenset({"fr"}),
     modes: frozenset[Mode] = ALL,
-) -> CounsellorCalendar:
-    return CounsellorCalendar(
-        cid, skills, languages, modes, working or (block(9, 0, 10, 0),), booked, unavailable
-    )
+) -> Ledger:
+    return Ledger.of(cid, skills, languages, modes, working or (block(9, 0, 10, 0),), booked, unavailable)
 
 
 def starts(slots: list[Slot]) -> list[tuple[int, int]]:
@@ -86,7 +84,7 @@ def starts(slots: list[Slot]) -> list[tuple[int, int]]:
 
 def run(
     svc: ServiceSpec,
-    people: list[CounsellorCalendar],
+    people: list[Ledger],
     request: SlotRequest = SlotRequest(mode=Mode.IN_PERSON),  # noqa: B008 - frozen, safe default
     *,
     now: datetime = NOW,
@@ -380,11 +378,11 @@ mode_sets = st.frozensets(st.sampled_from(MODE_ORDER), min_size=1)
 
 
 @st.composite
-def calendars(draw: st.DrawFn, cid: str) -> CounsellorCalendar:
+def calendars(draw: st.DrawFn, cid: str) -> Ledger:
     working = tuple(
         WorkingBlock(_iv(p), draw(mode_sets)) for p in draw(st.lists(pieces, min_size=1, max_size=4))
     )
-    return CounsellorCalendar(
+    return Ledger.of(
         id=cid,
         skills=frozenset({"job_search"}),
         languages=draw(st.frozensets(st.sampled_from(["fr", "ar", "en"]))),
@@ -396,7 +394,7 @@ def calendars(draw: st.DrawFn, cid: str) -> CounsellorCalendar:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[ServiceSpec, list[CounsellorCalendar], SlotRequest, datetime]:
+def scenarios(draw: st.DrawFn) -> tuple[ServiceSpec, list[Ledger], SlotRequest, datetime]:
     n = draw(st.integers(1, 4))
     people = [draw(calendars(f"c{i}")) for i in range(n)]
     svc = service(
@@ -418,10 +416,10 @@ def scenarios(draw: st.DrawFn) -> tuple[ServiceSpec, list[CounsellorCalendar], S
 
 
 def brute_force(
-    svc: ServiceSpec, people: list[CounsellorCalendar], request: SlotRequest, now: datetime
+    svc: ServiceSpec, people: list[Ledger], request: SlotRequest, now: datetime
 ) -> list[tuple[datetime, Mode, str]]:
     """Minute by minute, every counsellor, every claim: the documented policy, naively."""
-    free: dict[tuple[datetime, Mode], list[CounsellorCalendar]] = {}
+    free: dict[tuple[datetime, Mode], list[Ledger]] = {}
     t = WINDOW.start
     while t < WINDOW.end:
         if now + svc.min_notice <= t <= now + svc.max_horizon:
@@ -448,7 +446,7 @@ def brute_force(
         done.add(t)
         day = local_day_bounds(t.astimezone(UTC).date(), "UTC")  # test zone below is UTC
 
-        def load(c: CounsellorCalendar, day: Interval = day) -> timedelta:
+        def load(c: Ledger, day: Interval = day) -> timedelta:
             return sum(
                 (min(b.end, day.end) - max(b.start, day.start) for b in merge(c.booked) if b.overlaps(day)),
                 timedelta(0),
@@ -470,7 +468,7 @@ def brute_force(
 @settings(max_examples=60, deadline=None)
 @given(scenarios())
 def test_free_slots_match_brute_force_and_never_overlap_claims(
-    scenario: tuple[ServiceSpec, list[CounsellorCalendar], SlotRequest, datetime],
+    scenario: tuple[ServiceSpec, list[Ledger], SlotRequest, datetime],
 ) -> None:
     svc, people, request, now = scenario
     slots = free_slots(svc, people, WINDOW, now, request, tz="UTC")
@@ -489,7 +487,7 @@ def test_free_slots_match_brute_force_and_never_overlap_claims(
 @settings(max_examples=60, deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_free_slots_are_deterministic_and_input_order_independent(
-    scenario: tuple[ServiceSpec, list[CounsellorCalendar], SlotRequest, datetime], rnd: object
+    scenario: tuple[ServiceSpec, list[Ledger], SlotRequest, datetime], rnd: object
 ) -> None:
     import random
 
@@ -499,9 +497,9 @@ def test_free_slots_are_deterministic_and_input_order_independent(
     assert free_slots(svc, people, WINDOW, now, request, tz=PARIS) == first
     shuffled = []
     for c in people:
-        booked, working = list(c.booked), list(c.working)
+        booked, working = list(c.booked_spans), list(c.working)
         rnd.shuffle(booked)
         rnd.shuffle(working)
-        shuffled.append(replace(c, booked=tuple(booked), working=tuple(working)))
+        shuffled.append(replace(c, booked_spans=tuple(booked), working=tuple(working)))
     rnd.shuffle(shuffled)
     assert free_slots(svc, shuffled, WINDOW, now, request, tz=PARIS) == first

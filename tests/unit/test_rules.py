@@ -190,3 +190,16 @@ def test_wall_to_utc_round_trips_existing_wall_times(day: date, wall: time) -> N
     else:  # skipped: clamped to the first instant after the gap
         assert result.replace(tzinfo=None) > naive
         assert result.replace(tzinfo=None).time() == time(3)
+
+
+def test_a_rule_applies_only_on_the_days_it_is_valid() -> None:
+    rule = WeeklyRule(
+        0,
+        time(9),
+        time(12),
+        frozenset({Mode.IN_PERSON}),
+        valid_from=date(2026, 3, 9),
+        valid_until=date(2026, 3, 16),
+    )
+    blocks = expand_rules([rule], "Europe/Paris", date(2026, 3, 2), date(2026, 3, 29))
+    assert [b.interval.start.date() for b in blocks] == [date(2026, 3, 9), date(2026, 3, 16)]

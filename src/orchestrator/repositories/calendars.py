@@ -1,23 +1,17 @@
-"""Named queries that turn rows into core types, and the one way to claim counsellor time."""
+"""Services as the core sees them, and the one way to claim (and lock) counsellor time."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from sqlalchemy import Uuid, func, or_, select, text
+from sqlalchemy import Uuid, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.models import Absence, AvailabilityRule, Claim, Counsellor, Service
-from orchestrator.scheduling.availability import CounsellorCalendar, ServiceSpec
-from orchestrator.scheduling.rules import WeeklyRule, expand_rules, local_day_bounds, zone
-from orchestrator.scheduling.types import Interval, Mode
-
-MAX_BUFFER = timedelta(minutes=240)  # schemas cap buffer_before/after_minutes at 240
-BOOKED_KINDS = ("appointment", "hold", "callback", "service")
+from orchestrator.models import Claim, Service
+from orchestrator.scheduling.availability import ServiceSpec
+from orchestrator.scheduling.types import Mode
 
 
 def service_spec(service: Service) -> ServiceSpec:
@@ -36,107 +30,6 @@ def service_spec(service: Service) -> ServiceSpec:
 def live_claims(now: datetime):  # type: ignore[no-untyped-def]
     """Claims that still hold time: everything but holds that have expired."""
     return or_(Claim.kind != "hold", Claim.expires_at > now)
-
-
-async def load_calendars(
-    session: AsyncSession,
-    *,
-    agency_id: uuid.UUID,
-    tz: str,
-    window: Interval,
-    now: datetime,
-    skill: str | None = None,
-    counsellor_ids: Collection[uuid.UUID] | None = None,
-    exclude_claims: Collection[uuid.UUID] = (),
-) -> list[CounsellorCalendar]:
-    """Snapshot of active counsellors' working time, claims and absences around ``window``.
-
-    Four queries whatever the number of counsellors. Claims and absences are loaded over the
-    whole local days of the window plus the longest buffer (buffers and the per-day load of the
-    counsellor choice).
-    """
-    # plain row tuples, not ORM entities: this runs on every availability and booking request
-    query = select(Counsellor.id, Counsellor.skills, Counsellor.languages, Counsellor.modes).where(
-        Counsellor.agency_id == agency_id, Counsellor.active
-    )
-    if skill is not None:
-        query = query.where(Counsellor.skills.contains([skill]))
-    if counsellor_ids is not None:
-        query = query.where(Counsellor.id.in_(counsellor_ids))
-    counsellors = (await session.execute(query.order_by(Counsellor.id))).all()
-    if not counsellors:
-        return []
-    ids = [c.id for c in counsellors]
-    # Whole local days around the window (a rule never crosses midnight; the counsellor choice
-    # weighs each counsellor's load over the slot's local day), plus the longest service buffer.
-    local = zone(tz)
-    first_day = window.start.astimezone(local).date()
-    last_day = (window.end - timedelta(microseconds=1)).astimezone(local).date()
-    margin_start = local_day_bounds(first_day, tz).start - MAX_BUFFER
-    margin_end = local_day_bounds(last_day, tz).end + MAX_BUFFER
-
-    rules: dict[uuid.UUID, list[WeeklyRule]] = defaultdict(list)
-    r = AvailabilityRule
-    rule_rows = await session.execute(
-        select(r.counsellor_id, r.weekday, r.start_time, r.end_time, r.modes, r.quota).where(
-            r.counsellor_id.in_(ids),
-            or_(r.valid_from.is_(None), r.valid_from <= last_day),
-            or_(r.valid_until.is_(None), r.valid_until >= first_day),
-        )
-    )
-    for counsellor_id, weekday, start_time, end_time, modes, quota in rule_rows:
-        rules[counsellor_id].append(WeeklyRule(weekday, start_time, end_time, _modes(tuple(modes)), quota))
-
-    unavailable: dict[uuid.UUID, list[Interval]] = defaultdict(list)
-    for counsellor_id, starts_at, ends_at in await session.execute(
-        select(Absence.counsellor_id, Absence.starts_at, Absence.ends_at).where(
-            Absence.counsellor_id.in_(ids), Absence.starts_at < margin_end, Absence.ends_at > margin_start
-        )
-    ):
-        unavailable[counsellor_id].append(Interval(starts_at, ends_at))
-
-    booked: dict[uuid.UUID, list[Interval]] = defaultdict(list)
-    # one row per counsellor and kind of claim, times as arrays: thousands of claims arrive in a
-    # few dozen rows (per-row overhead, not data, dominated this query)
-    is_booked = Claim.kind.in_(BOOKED_KINDS)
-    claims = (
-        select(
-            Claim.counsellor_id,
-            is_booked,
-            func.array_agg(Claim.starts_at),
-            func.array_agg(Claim.ends_at),
-        )
-        .where(
-            Claim.counsellor_id.in_(ids),
-            Claim.starts_at < margin_end,
-            Claim.ends_at > margin_start,
-            live_claims(now),
-        )
-        .group_by(Claim.counsellor_id, is_booked)
-    )
-    if exclude_claims:
-        claims = claims.where(Claim.id.not_in(exclude_claims))
-    for counsellor_id, booked_kind, starts, ends in await session.execute(claims):
-        target = booked if booked_kind else unavailable
-        target[counsellor_id].extend(map(Interval, starts, ends))
-
-    return [
-        CounsellorCalendar(
-            id=str(c.id),
-            skills=frozenset(c.skills),
-            languages=frozenset(c.languages),
-            modes=_modes(tuple(c.modes)),
-            working=tuple(expand_rules(rules.get(c.id, []), tz, first_day, last_day)),
-            booked=tuple(booked.get(c.id, [])),
-            unavailable=tuple(unavailable.get(c.id, [])),
-        )
-        for c in counsellors
-    ]
-
-
-@lru_cache(maxsize=64)
-def _modes(names: tuple[str, ...]) -> frozenset[Mode]:
-    return frozenset(Mode(m) for m in names)
 
 
 def lock_key(counsellor_id: uuid.UUID) -> int:

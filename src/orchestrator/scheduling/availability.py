@@ -71,6 +71,7 @@ from orchestrator.scheduling.intervals import (
     to_micros,
     to_span,
 )
+from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.rules import WorkingBlock, local_day_bounds, zone
 from orchestrator.scheduling.types import Interval, Mode, require_utc
 
@@ -80,6 +81,7 @@ MODE_ORDER: tuple[Mode, ...] = (Mode.IN_PERSON, Mode.PHONE, Mode.VIDEO)
 DEFAULT_GRID = timedelta(minutes=15)
 _ZERO = timedelta(0)
 _MICROSECOND = timedelta(microseconds=1)
+_FOREVER = timedelta(days=365 * 200)  # no horizon (the window bounds the starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,24 +122,6 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class CounsellorCalendar:
-    """Snapshot of one counsellor's time.
-
-    ``booked``: claims on their time (appointments, live holds, callbacks) — they block
-    slots and count as load. ``unavailable``: absences and imported external busy
-    blocks — they block slots but are not load.
-    """
-
-    id: str
-    skills: frozenset[str]
-    languages: frozenset[str]
-    modes: frozenset[Mode]
-    working: tuple[WorkingBlock, ...]
-    booked: tuple[Interval, ...] = ()
-    unavailable: tuple[Interval, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class SlotRequest:
     """Filters and preferences of one availability query (see module docstring)."""
 
@@ -171,7 +155,7 @@ _Key = tuple[int, int, int, str]
 
 def free_slots(
     service: ServiceSpec,
-    counsellors: Iterable[CounsellorCalendar],
+    counsellors: Iterable[Ledger],
     window: Interval,
     now: datetime,
     request: SlotRequest,
@@ -183,10 +167,32 @@ def free_slots(
     Pure and deterministic: the result does not depend on the order of ``counsellors``
     or of their blocks/claims. ``tz`` is the agency's IANA zone (local-day load).
     ``ValueError`` on naive ``now``, unknown ``tz`` or duplicate counsellor ids.
-    See the module docstring for the full policy.
+    See the module docstring for the full policy. Equal to
+    ``rank_slots(service, open_slots(service, counsellors, window, request, tz=tz), now, request)``.
     """
-    table = _choose(service, counsellors, window, now, request, tz)
-    slots = _assemble(service, table, request)
+    return rank_slots(service, open_slots(service, counsellors, window, request, tz=tz), now, request)
+
+
+def open_slots(
+    service: ServiceSpec, counsellors: Iterable[Ledger], window: Interval, request: SlotRequest, *, tz: str
+) -> list[Slot]:
+    """The slots of ``free_slots`` before notice, horizon, preferences and limit, sorted by
+    (start, mode order). They depend on the ledgers and the request alone, not on the time of
+    asking: the choice of counsellor at a start never depends on ``now``, which only bounds the
+    starts. A caller may therefore keep them while the ledgers are unchanged (the availability
+    cache) and apply :func:`rank_slots` at each request."""
+    unbounded = replace(service, min_notice=_ZERO, max_horizon=_FOREVER)
+    return _assemble(service, _choose(unbounded, counsellors, window, window.start, request, tz), request)
+
+
+def rank_slots(
+    service: ServiceSpec, slots: Sequence[Slot], now: datetime, request: SlotRequest
+) -> list[Slot]:
+    """Keep the slots of :func:`open_slots` starting in ``[now + min_notice, now + max_horizon]``,
+    put those inside a ``preferred`` window first (each group by start), keep ``limit``."""
+    now = require_utc(now)
+    first, last = now + service.min_notice, now + service.max_horizon
+    ranked = [slot for slot in slots if first <= slot.start <= last]
     if request.preferred_windows:
         preferred = merge_spans(to_span(w) for w in request.preferred_windows)
         starts = [p[0] for p in preferred]
@@ -196,15 +202,15 @@ def free_slots(
             i = bisect_right(starts, s) - 1
             return i >= 0 and preferred[i][1] >= e
 
-        slots.sort(key=lambda slot: not inside(slot))  # stable: each group stays by start
+        ranked.sort(key=lambda slot: not inside(slot))  # stable: each group stays by start
     if request.limit is not None:
-        del slots[request.limit :]
-    return slots
+        del ranked[request.limit :]
+    return ranked
 
 
 def pick_slot(
     service: ServiceSpec,
-    counsellors: Iterable[CounsellorCalendar],
+    counsellors: Iterable[Ledger],
     start: datetime,
     mode: Mode,
     now: datetime,
@@ -254,7 +260,7 @@ def pick_slot(
 # --------------------------------------------------------------------------- internals
 
 
-def _eligible(counsellor: CounsellorCalendar, service: ServiceSpec, request: SlotRequest) -> bool:
+def _eligible(counsellor: Ledger, service: ServiceSpec, request: SlotRequest) -> bool:
     if request.counsellor_id is not None and counsellor.id != request.counsellor_id:
         return False
     if service.skill is not None and service.skill not in counsellor.skills:
@@ -269,7 +275,7 @@ def _working_spans(blocks: Sequence[WorkingBlock], mode: Mode, quota: str | None
 
 def _choose(
     service: ServiceSpec,
-    counsellors: Iterable[CounsellorCalendar],
+    counsellors: Iterable[Ledger],
     window: Interval,
     now: datetime,
     request: SlotRequest,
@@ -312,8 +318,8 @@ def _choose(
     for c in pool:
         pref_ref = 0 if c.id == request.referent_counsellor_id else 1
         pref_lang = 0 if request.language is not None and request.language in c.languages else 1
-        booked = merge_spans(sp for sp in map(to_span, c.booked) if sp[1] > load_lo and sp[0] < load_hi)
-        absent = (sp for sp in map(to_span, c.unavailable) if sp[1] > reach_lo and sp[0] < reach_hi)
+        booked = merge_spans(sp for sp in c.booked_spans if sp[1] > load_lo and sp[0] < load_hi)
+        absent = (sp for sp in c.unavailable_spans if sp[1] > reach_lo and sp[0] < reach_hi)
         # Inflated claims: "slot overlaps inflated claim" <=> "slot + buffers overlaps claim".
         busy = merge_spans((s - after, e + before) for s, e in (*booked, *absent))
         # Working time per wanted mode: merge first (adjacent blocks fuse and share one

@@ -33,7 +33,8 @@ _SECOND = timedelta(seconds=1)
 class WeeklyRule:
     """A recurring local wall-clock working period: ``weekday`` 0=Monday … 6=Sunday,
     ``[start, end)`` naive local times on that day, the modes offered, and an optional
-    capacity-pool label ``quota`` (e.g. ``"walk_in"``; ``None`` = bookable time).
+    capacity-pool label ``quota`` (e.g. ``"walk_in"``; ``None`` = bookable time). It applies on
+    local days from ``valid_from`` to ``valid_until`` inclusive (``None``: no bound).
 
     ``ValueError`` if weekday is outside 0..6, ``start >= end``, a time is aware, or
     ``modes`` is empty.
@@ -44,6 +45,14 @@ class WeeklyRule:
     end: time
     modes: frozenset[Mode]
     quota: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    def applies_on(self, day: date) -> bool:
+        """The rule is in force on local ``day`` (its weekday aside)."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
     def __post_init__(self) -> None:
         if isinstance(self.weekday, bool) or not isinstance(self.weekday, int) or not 0 <= self.weekday <= 6:
@@ -113,7 +122,7 @@ def local_day_bounds(day: date, tz: str) -> Interval:
 def expand_rules(rules: Iterable[WeeklyRule], tz: str, first_day: date, last_day: date) -> list[WorkingBlock]:
     """Expand weekly wall-clock ``rules`` over local days ``first_day..last_day`` (inclusive).
 
-    Each rule yields at most one block per matching local day, ``[start, end)`` local
+    Each rule yields at most one block per matching local day on which it is valid, ``[start, end)`` local
     time converted with the DST policy of this module; empty blocks are dropped.
     Blocks are NOT merged (different modes/quotas must stay distinct). The result is
     sorted by (start, end, modes, quota), so it does not depend on the order of ``rules``.
@@ -127,7 +136,7 @@ def expand_rules(rules: Iterable[WeeklyRule], tz: str, first_day: date, last_day
     day = first_day
     while day <= last_day:
         for rule in by_weekday.get(day.weekday(), ()):
-            block = _rule_on_day(rule, tz, day)
+            block = _rule_on_day(rule, tz, day) if rule.applies_on(day) else None
             if block is not None:
                 blocks.append(block)
         day += timedelta(days=1)

@@ -7,6 +7,8 @@ per-counsellor lock; the exclusion constraint on ``claims`` is the guarantee aga
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -17,9 +19,26 @@ from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
-from orchestrator.repositories.calendars import claim_time, load_calendars, service_spec
-from orchestrator.scheduling.availability import ServiceSpec, Slot, SlotRequest, free_slots, pick_slot
+from orchestrator.repositories.calendars import claim_time, service_spec
+from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.scheduling.availability import (
+    ServiceSpec,
+    Slot,
+    SlotRequest,
+    free_slots,
+    open_slots,
+    pick_slot,
+    rank_slots,
+)
 from orchestrator.scheduling.errors import SlotUnavailable
+from orchestrator.scheduling.ledger import (
+    Ledger,
+    LedgerRange,
+    LedgerRecord,
+    build_ledgers,
+    ledger_day_window,
+    ledger_range,
+)
 from orchestrator.scheduling.transitions import APPOINTMENT, AppointmentStatus
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.schemas import e164_phone, phone_region
@@ -138,6 +157,60 @@ async def _booking(uow: UnitOfWork, actor: Actor, agency_id: uuid.UUID, service_
 # --- availability ---------------------------------------------------------------------------
 
 
+async def _ledgers(
+    uow: UnitOfWork,
+    ctx: Booking,
+    window: Interval,
+    now: datetime,
+    *,
+    counsellor_ids: Sequence[uuid.UUID] | None = None,
+    exclude_claims: Sequence[uuid.UUID] = (),
+) -> tuple[LedgerRange, tuple[LedgerRecord, ...]]:
+    """The records of the counsellors who could give the service, around ``window`` (one query)."""
+    span = ledger_range(window, ctx.tz)
+    records = await load_ledger_records(
+        uow.session,
+        agency_id=ctx.agency.id,
+        first_day=span.first_day,
+        last_day=span.last_day,
+        since=span.since,
+        until=span.until,
+        now=now,
+        skill=ctx.service.skill,
+        counsellor_ids=counsellor_ids,
+        exclude_claims=exclude_claims,
+    )
+    return span, tuple(records)
+
+
+class OpenSlotsCache:
+    """The core's open slots (``open_slots``: before notice, limit and preferences) by what was
+    asked *and the ledgers they were computed from*: the loaded records are part of the key, so
+    an answer can only be reused while every claim, absence and rule it depends on is unchanged.
+    Nothing to invalidate and no stale answer after a commit; a repeated search costs the one
+    loading query and a dictionary lookup instead of the computation. Per process, LRU."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, list[Slot]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], list[Slot]]) -> list[Slot]:
+        slots = self._entries.get(key)
+        if slots is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return slots
+        self.misses += 1
+        slots = self._entries[key] = compute()
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return slots
+
+
+OPEN_SLOTS = OpenSlotsCache()
+
+
 async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days: int) -> list[Slot]:
     """Free slots of the agency for a service in ``[start, end)``, one per start time; slots
     inside a ``preferred`` window come first; ``limit`` keeps the best N."""
@@ -147,29 +220,44 @@ async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days
         raise Invalid("to", f"the range may span at most {max_days} days")
     ctx = await _booking(uow, cmd.actor, cmd.agency_id, cmd.service_id)
     window = Interval(cmd.start, cmd.end)
-    calendars = await load_calendars(
-        uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
-    )
+    span, records = await _ledgers(uow, ctx, window, now)
     request = SlotRequest(
         mode=Mode(cmd.mode) if cmd.mode else None,
         language=cmd.language,
         limit=cmd.limit,
         preferred_windows=tuple(Interval(a, b) for a, b in cmd.preferred),
     )
-    return free_slots(ctx.spec, calendars, window, now, request, tz=ctx.tz)
+    asked = replace(request, limit=None, preferred_windows=())
+    slots = OPEN_SLOTS.get(
+        (ctx.spec, ctx.tz, window, asked, records),
+        lambda: open_slots(
+            ctx.spec, build_ledgers(records, ctx.tz, span.first_day, span.last_day), window, asked, tz=ctx.tz
+        ),
+    )
+    return rank_slots(ctx.spec, slots, now, request)
 
 
 async def _alternatives(
-    uow: UnitOfWork, ctx: Booking, start: datetime, now: datetime, request: SlotRequest
+    uow: UnitOfWork,
+    ctx: Booking,
+    start: datetime,
+    now: datetime,
+    request: SlotRequest,
+    loaded: tuple[Interval, list[Ledger]] | None,
 ) -> list[dict[str, str]]:
-    """The free slots nearest to the one asked for (same mode), for a 409 body."""
-    window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
-    calendars = await load_calendars(
-        uow.session, agency_id=ctx.agency.id, tz=ctx.tz, window=window, now=now, skill=ctx.service.skill
-    )
-    slots = free_slots(
-        ctx.spec, calendars, window, now, replace(request, counsellor_id=None, limit=None), tz=ctx.tz
-    )
+    """The free slots nearest to the one asked for (same mode), for a 409 body: from the
+    ledgers already loaded for the asked day when they hold every counsellor, else (a named
+    counsellor, or a day with fewer than ``ALTERNATIVES`` free) from a load of the days around."""
+    anyone = replace(request, counsellor_id=None, limit=None)
+    slots: list[Slot] = []
+    if loaded is not None:
+        window, ledgers = loaded
+        slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
+    if len(slots) < ALTERNATIVES:
+        window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
+        span, records = await _ledgers(uow, ctx, window, now)
+        ledgers = build_ledgers(records, ctx.tz, span.first_day, span.last_day)
+        slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
     nearest = sorted(slots, key=lambda s: (abs(s.start - start), s.start))[:ALTERNATIVES]
     return [_slot_json(s) for s in sorted(nearest, key=lambda s: s.start)]
 
@@ -200,19 +288,16 @@ async def _secure(
     exclude_claims = (replacing,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
+    loaded: tuple[Interval, list[Ledger]] | None = None
     for _ in range(CLAIM_ATTEMPTS):
-        calendars = await load_calendars(
-            uow.session,
-            agency_id=ctx.agency.id,
-            tz=ctx.tz,
-            window=window,
-            now=now,
-            skill=ctx.service.skill,
-            exclude_claims=exclude_claims,
-            counsellor_ids=named,
+        span, records = await _ledgers(
+            uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims
         )
+        ledgers = build_ledgers(records, ctx.tz, span.first_day, span.last_day)
+        if named is None:  # every counsellor of the asked day: the 409's alternatives come from here
+            loaded = (ledger_day_window(span, ctx.tz), ledgers)
         try:
-            slot = pick_slot(ctx.spec, calendars, start, Mode(mode), now, request, tz=ctx.tz)
+            slot = pick_slot(ctx.spec, ledgers, start, Mode(mode), now, request, tz=ctx.tz)
         except SlotUnavailable as exc:
             if exc.code in INVALID_CODES:
                 field = INVALID_CODES[exc.code]
@@ -237,7 +322,7 @@ async def _secure(
     raise Conflict(
         "this time is not available",
         code="slot_unavailable",
-        alternatives=await _alternatives(uow, ctx, start, now, request),
+        alternatives=await _alternatives(uow, ctx, start, now, request, loaded),
     )
 
 

@@ -1,0 +1,157 @@
+"""The one loader of counsellors' time: :class:`~orchestrator.scheduling.ledger.LedgerRecord`
+rows, one per active counsellor, in one query.
+
+Each row carries the counsellor's profile, their weekly rules valid in the range, and their live
+claims and absences around it as arrays of epoch microseconds (``int8``): PostgreSQL converts
+the times, asyncpg decodes a few arrays instead of thousands of ``timestamptz`` values, and no
+``datetime`` is built. The core turns records into ledgers (``scheduling.ledger.build_ledgers``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ARRAY, Date, DateTime, String, Uuid, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator.scheduling.ledger import LedgerRecord
+from orchestrator.scheduling.rules import WeeklyRule
+from orchestrator.scheduling.types import Mode
+
+# Claims of kinds appointment, hold, callback and service are the counsellor's load; the other
+# kind ("busy": imported or entered busy blocks) only blocks time, like absences.
+
+# Aggregates over ordered subqueries: identical weekly schedules give identical rule tuples
+# (their expansion is shared), and equal claims give equal arrays (the availability cache's key).
+_LEDGERS = text(
+    """
+SELECT c.id, c.skills, c.languages, c.modes,
+       r.weekdays, r.starts, r.ends, r.modes AS rule_modes, r.quotas, r.valid_froms, r.valid_untils,
+       b.starts AS booked_starts, b.ends AS booked_ends,
+       u.starts AS unavailable_starts, u.ends AS unavailable_ends
+  FROM counsellors c
+  LEFT JOIN LATERAL (
+        SELECT array_agg(weekday) AS weekdays, array_agg(start_time) AS starts,
+               array_agg(end_time) AS ends, array_agg(modes) AS modes, array_agg(quota) AS quotas,
+               array_agg(valid_from) AS valid_froms, array_agg(valid_until) AS valid_untils
+          FROM (SELECT weekday, start_time, end_time, array_to_string(modes, ',') AS modes, quota,
+                       valid_from, valid_until
+                  FROM availability_rules
+                 WHERE counsellor_id = c.id
+                   AND (valid_from IS NULL OR valid_from <= :last_day)
+                   AND (valid_until IS NULL OR valid_until >= :first_day)
+                 ORDER BY 1, 2, 3, 4, 5, 6, 7) AS rules) r ON true
+  LEFT JOIN LATERAL (
+        SELECT array_agg((extract(epoch FROM starts_at) * 1000000)::int8) AS starts,
+               array_agg((extract(epoch FROM ends_at) * 1000000)::int8) AS ends
+          FROM (SELECT starts_at, ends_at FROM claims
+                 WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
+                   AND kind IN ('appointment', 'hold', 'callback', 'service')
+                   AND (kind <> 'hold' OR expires_at > :now)
+                   AND id <> ALL(:exclude)
+                 ORDER BY 1, 2) AS booked) b ON true
+  LEFT JOIN LATERAL (
+        SELECT array_agg((extract(epoch FROM starts_at) * 1000000)::int8) AS starts,
+               array_agg((extract(epoch FROM ends_at) * 1000000)::int8) AS ends
+          FROM (SELECT starts_at, ends_at FROM absences
+                 WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
+                UNION ALL
+                SELECT starts_at, ends_at FROM claims
+                 WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
+                   AND kind NOT IN ('appointment', 'hold', 'callback', 'service')
+                   AND id <> ALL(:exclude)
+                 ORDER BY 1, 2) AS blocked) u ON true
+ WHERE c.agency_id = :agency_id AND c.active
+   AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY(c.skills))
+   AND (CAST(:ids AS uuid[]) IS NULL OR c.id = ANY(CAST(:ids AS uuid[])))
+ ORDER BY c.id
+"""
+).bindparams(
+    bindparam("agency_id", type_=Uuid),
+    bindparam("first_day", type_=Date),
+    bindparam("last_day", type_=Date),
+    bindparam("since", type_=DateTime(timezone=True)),
+    bindparam("until", type_=DateTime(timezone=True)),
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("skill", type_=String),
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("exclude", type_=ARRAY(Uuid)),
+)
+
+
+async def load_ledger_records(
+    session: AsyncSession,
+    *,
+    agency_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    skill: str | None = None,
+    counsellor_ids: Collection[uuid.UUID] | None = None,
+    exclude_claims: Collection[uuid.UUID] = (),
+) -> list[LedgerRecord]:
+    """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given), their
+    rules valid on a day of ``first_day..last_day``, and their live claims (less
+    ``exclude_claims``) and absences overlapping ``[since, until)``. One query."""
+    rows = await session.execute(
+        _LEDGERS,
+        {
+            "agency_id": agency_id,
+            "first_day": first_day,
+            "last_day": last_day,
+            "since": since,
+            "until": until,
+            "now": now,
+            "skill": skill,
+            "ids": list(counsellor_ids) if counsellor_ids is not None else None,
+            "exclude": list(exclude_claims),
+        },
+    )
+    return [
+        LedgerRecord(
+            id=str(row.id),
+            skills=frozenset(row.skills),
+            languages=frozenset(row.languages),
+            modes=_modes(tuple(row.modes)),
+            rules=_rules(
+                tuple(
+                    zip(
+                        row.weekdays or (),
+                        row.starts or (),
+                        row.ends or (),
+                        row.rule_modes or (),
+                        row.quotas or (),
+                        row.valid_froms or (),
+                        row.valid_untils or (),
+                        strict=True,
+                    )
+                )
+            ),
+            # flat tuples of ints: copied, hashed and compared in C (the cache's key)
+            booked_starts=tuple(row.booked_starts or ()),
+            booked_ends=tuple(row.booked_ends or ()),
+            unavailable_starts=tuple(row.unavailable_starts or ()),
+            unavailable_ends=tuple(row.unavailable_ends or ()),
+        )
+        for row in rows
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _rules(rows: tuple[tuple[Any, ...], ...]) -> tuple[WeeklyRule, ...]:
+    """Weekly rules from their columns (memoized: the same schedules come back on every request)."""
+    return tuple(
+        WeeklyRule(weekday, start, end, _modes(tuple(modes.split(","))), quota, valid_from, valid_until)
+        for weekday, start, end, modes, quota, valid_from, valid_until in rows
+    )
+
+
+@lru_cache(maxsize=256)
+def _modes(names: tuple[str, ...]) -> frozenset[Mode]:
+    return frozenset(Mode(m) for m in names)

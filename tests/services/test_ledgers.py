@@ -1,0 +1,218 @@
+"""The fast availability path gives the same answers as a plain reference, and never a stale one.
+
+The fast path: one query of epoch-µs arrays (``repositories.ledgers``), ledgers built by the core,
+open slots cached by content. The reference: ORM entities, ``Interval``\\ s, ``Ledger.of`` and
+``free_slots`` — the straightforward reading of the same tables. They must agree on a seeded
+agency across a DST change (Europe/Paris, 29 March 2026), with absences, a busy block, live and
+lapsed holds, a rule valid only from some date, and filters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from orchestrator.db import unit_of_work
+from orchestrator.models import Absence, AvailabilityRule, Claim, Counsellor, Service
+from orchestrator.repositories.calendars import live_claims, service_spec
+from orchestrator.scheduling.availability import SlotRequest, free_slots
+from orchestrator.scheduling.ledger import Ledger, ledger_range
+from orchestrator.scheduling.rules import WeeklyRule, expand_rules
+from orchestrator.scheduling.types import Interval, Mode
+from orchestrator.services import booking
+from orchestrator.services.commands import Channel, JobSeekerDetails, Public
+from tests.helpers import make_absence, make_agency, make_counsellor, make_rule, make_service
+
+TZ = "Europe/Paris"
+WINDOW = Interval(datetime(2026, 3, 23, tzinfo=UTC), datetime(2026, 4, 4, tzinfo=UTC))  # DST on the 29th
+
+
+async def _seed(client: Any, sessions: Any, now: datetime) -> dict[str, Any]:
+    agency = await make_agency(client)
+    service = await make_service(client, agency["id"], skill="insertion", buffer_after_minutes=5)
+    people = []
+    for n, languages in enumerate((["fr"], ["fr", "ar"], ["fr", "en"], ["es"])):
+        person = await make_counsellor(
+            client, agency["id"], name=f"C{n}", email=f"c{n}@example.org", languages=languages
+        )
+        people.append(person)
+        for weekday in range(7):  # Sundays too: the DST change is on a Sunday
+            await make_rule(client, person["id"], weekday=weekday, start="09:00", end="12:30")
+            await make_rule(
+                client, person["id"], weekday=weekday, start="13:30", end="17:00", modes=["phone"]
+            )
+    await make_absence(client, people[0]["id"], "2026-03-27T08:00:00+01:00", "2026-03-27T18:00:00+01:00")
+    async with unit_of_work(sessions) as uow:
+        rule = AvailabilityRule(  # a Saturday block valid only from 1 April
+            counsellor_id=uuid.UUID(people[3]["id"]),
+            weekday=5,
+            start_time=datetime(2026, 1, 1, 18).time(),
+            end_time=datetime(2026, 1, 1, 20).time(),
+            modes=["in_person"],
+            valid_from=date(2026, 4, 1),
+        )
+        uow.session.add(rule)
+        agency_id = uuid.UUID(agency["id"])
+        for n, (day, hour, kind, expires) in enumerate(
+            [
+                (23, 9, "appointment", None),
+                (23, 10, "busy", None),
+                (29, 9, "appointment", None),  # the DST Sunday
+                (29, 14, "hold", now + timedelta(days=40)),  # live
+                (30, 9, "hold", now - timedelta(minutes=1)),  # lapsed: its time is free
+                (31, 11, "service", None),
+            ]
+        ):
+            starts = datetime(2026, 3, day, hour - 1, 0, tzinfo=UTC)
+            uow.session.add(
+                Claim(
+                    agency_id=agency_id,
+                    counsellor_id=uuid.UUID(people[n % 3]["id"]),
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=45),
+                    kind=kind,
+                    expires_at=expires,
+                )
+            )
+    return {"agency": agency, "service": service, "people": people}
+
+
+async def _reference(sessions: Any, agency_id: uuid.UUID, service_id: uuid.UUID, now: datetime, request: Any):  # type: ignore[no-untyped-def]
+    """Availability read the plain way: entities, intervals, the core."""
+    span = ledger_range(WINDOW, TZ)
+    async with unit_of_work(sessions) as uow:
+        service = await uow.session.get(Service, service_id)
+        assert service is not None
+        counsellors = (
+            await uow.session.scalars(
+                select(Counsellor).where(Counsellor.agency_id == agency_id, Counsellor.active)
+            )
+        ).all()
+        ledgers = []
+        for c in counsellors:
+            weekly_blocks: list[Any] = []
+            if service.skill not in c.skills:
+                continue
+            rules = (
+                await uow.session.scalars(
+                    select(AvailabilityRule).where(AvailabilityRule.counsellor_id == c.id)
+                )
+            ).all()
+            weekly = [
+                WeeklyRule(r.weekday, r.start_time, r.end_time, frozenset(Mode(m) for m in r.modes), r.quota)
+                for r in rules
+                if r.valid_from is None  # the one dated rule is checked day by day below
+            ]
+            dated = [r for r in rules if r.valid_from is not None]
+            for r in dated:
+                day = span.first_day
+                while day <= span.last_day:
+                    if day.weekday() == r.weekday and day >= r.valid_from:
+                        one = WeeklyRule(
+                            r.weekday, r.start_time, r.end_time, frozenset(Mode(m) for m in r.modes)
+                        )
+                        weekly_blocks.extend(expand_rules([one], TZ, day, day))
+                    day += timedelta(days=1)
+            near = (Claim.starts_at < span.until, Claim.ends_at > span.since)
+            claims = (
+                await uow.session.scalars(
+                    select(Claim).where(Claim.counsellor_id == c.id, live_claims(now), *near)
+                )
+            ).all()
+            absences = (
+                await uow.session.scalars(
+                    select(Absence).where(
+                        Absence.counsellor_id == c.id,
+                        Absence.starts_at < span.until,
+                        Absence.ends_at > span.since,
+                    )
+                )
+            ).all()
+            ledgers.append(
+                Ledger.of(
+                    str(c.id),
+                    c.skills,
+                    c.languages,
+                    (Mode(m) for m in c.modes),
+                    [*expand_rules(weekly, TZ, span.first_day, span.last_day), *weekly_blocks],
+                    booked=[Interval(x.starts_at, x.ends_at) for x in claims if x.kind != "busy"],
+                    unavailable=[Interval(x.starts_at, x.ends_at) for x in claims if x.kind == "busy"]
+                    + [Interval(a.starts_at, a.ends_at) for a in absences],
+                )
+            )
+        return free_slots(service_spec(service), ledgers, WINDOW, now, request, tz=TZ)
+
+
+def _find(world: dict[str, Any], **fields: Any) -> booking.FindSlots:
+    return booking.FindSlots(
+        actor=Public(),
+        channel=Channel.WEB,
+        agency_id=uuid.UUID(world["agency"]["id"]),
+        service_id=uuid.UUID(world["service"]["id"]),
+        start=WINDOW.start,
+        end=WINDOW.end,
+        **fields,
+    )
+
+
+async def test_the_fast_path_answers_like_the_plain_reading(client, sessions, clock):
+    world = await _seed(client, sessions, clock.now)
+    agency_id, service_id = uuid.UUID(world["agency"]["id"]), uuid.UUID(world["service"]["id"])
+    for fields, request in (
+        ({}, SlotRequest()),
+        ({"language": "ar"}, SlotRequest(language="ar")),
+        ({"mode": "phone", "limit": 7}, SlotRequest(mode=Mode.PHONE, limit=7)),
+    ):
+        async with unit_of_work(sessions) as uow:
+            fast = await booking.find_slots(uow, _find(world, **fields), now=clock.now, max_days=31)
+        reference = await _reference(sessions, agency_id, service_id, clock.now, request)
+        assert fast == reference
+        assert len(fast) == 7 if "limit" in fields else len(fast) > 100
+
+
+async def test_a_repeated_search_is_served_from_the_cache_and_a_booking_changes_the_answer(
+    client, sessions, clock
+):
+    world = await _seed(client, sessions, clock.now)
+    hits = booking.OPEN_SLOTS.hits
+    async with unit_of_work(sessions) as uow:
+        before = await booking.find_slots(uow, _find(world), now=clock.now, max_days=31)
+    async with unit_of_work(sessions) as uow:
+        assert await booking.find_slots(uow, _find(world), now=clock.now, max_days=31) == before
+    assert booking.OPEN_SLOTS.hits == hits + 1
+
+    taken = before[0]
+    async with unit_of_work(sessions) as uow:
+        await booking.book_appointment(
+            uow,
+            booking.BookAppointment(
+                actor=Public(),
+                channel=Channel.WEB,
+                agency_id=uuid.UUID(world["agency"]["id"]),
+                service_id=uuid.UUID(world["service"]["id"]),
+                starts_at=taken.start,
+                mode=taken.mode.value,
+                job_seeker=JobSeekerDetails(name="Awa"),
+                counsellor_id=uuid.UUID(taken.counsellor_id),
+            ),
+            now=clock.now,
+        )
+    async with unit_of_work(sessions) as uow:
+        after = await booking.find_slots(uow, _find(world), now=clock.now, max_days=31)
+    assert booking.OPEN_SLOTS.hits == hits + 1  # the booking changed the ledgers: recomputed
+    assert after != before
+    assert all(
+        not (
+            s.counsellor_id == taken.counsellor_id
+            and s.start < taken.end + timedelta(minutes=5)
+            and taken.start < s.end
+        )
+        for s in after
+    )
+    clock.advance(days=2)  # later: the same cached computation, fewer starts (notice moves on)
+    async with unit_of_work(sessions) as uow:
+        later = await booking.find_slots(uow, _find(world), now=clock.now, max_days=31)
+    assert later == [s for s in after if s.start >= clock.now + timedelta(minutes=60)]
