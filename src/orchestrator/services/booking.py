@@ -245,14 +245,18 @@ async def _alternatives(
     request: SlotRequest,
     loaded: tuple[Interval, list[Ledger]] | None,
 ) -> list[dict[str, str]]:
-    """The free slots nearest to the one asked for (same mode), for a 409 body: from the
-    ledgers already loaded for the asked day when they hold every counsellor, else (a named
-    counsellor, or a day with fewer than ``ALTERNATIVES`` free) from a load of the days around."""
+    """The free slots nearest to the one asked for (same mode), for a 409 body: on the asked
+    day, from the ledgers already loaded when they hold every counsellor (else one load of that
+    day); from the days around only when that day has fewer than ``ALTERNATIVES`` free."""
     anyone = replace(request, counsellor_id=None, limit=None)
-    slots: list[Slot] = []
-    if loaded is not None:
-        window, ledgers = loaded
-        slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
+    if loaded is None:  # a named counsellor's ledger alone was loaded: the day's, for everyone
+        span, records = await _ledgers(uow, ctx, Interval(start, start + ctx.spec.duration), now)
+        loaded = (
+            ledger_day_window(span, ctx.tz),
+            build_ledgers(records, ctx.tz, span.first_day, span.last_day),
+        )
+    window, ledgers = loaded
+    slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
     if len(slots) < ALTERNATIVES:
         window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
         span, records = await _ledgers(uow, ctx, window, now)
