@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import JobSeeker, Notification
@@ -21,8 +21,7 @@ def sms_recipient(job_seeker: JobSeeker | None) -> str | None:
     return job_seeker.phone if job_seeker.consent_sms or job_seeker.preferred_channel == "sms" else None
 
 
-async def record(
-    uow: UnitOfWork,
+def message(
     *,
     agency_id: uuid.UUID,
     kind: str,
@@ -33,8 +32,8 @@ async def record(
     send_after: datetime | None = None,
     appointment_id: uuid.UUID | None = None,
     ticket_id: uuid.UUID | None = None,
-) -> bool:
-    """Queue one message; the same ``dedupe_key`` is recorded once. Returns True if new."""
+) -> Insert:
+    """The insert of one message; the same ``dedupe_key`` is recorded once."""
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "agency_id": agency_id,
@@ -48,7 +47,10 @@ async def record(
     }
     if send_after is not None:
         values["next_attempt_at"] = send_after
-    result = await uow.session.execute(
-        insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
+    return insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+async def record(uow: UnitOfWork, **fields: Any) -> bool:
+    """Queue one message (see :func:`message`). Returns True if new."""
+    result = await uow.session.execute(message(**fields))
     return bool(result.rowcount)  # type: ignore[attr-defined]

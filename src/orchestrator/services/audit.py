@@ -9,6 +9,18 @@ from orchestrator.db import UnitOfWork
 from orchestrator.models import AuditEvent
 
 
+def event(*, actor: str, action: str, entity: Any, agency_id: uuid.UUID | None, **data: Any) -> AuditEvent:
+    """The audit row of a change (not yet added to anything)."""
+    return AuditEvent(
+        agency_id=agency_id,
+        actor=actor,
+        action=action,
+        entity_type=type(entity).__tablename__,
+        entity_id=entity.id,
+        data={k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
+    )
+
+
 def record(
     uow: UnitOfWork,
     *,
@@ -18,13 +30,5 @@ def record(
     agency_id: uuid.UUID | None,
     **data: Any,
 ) -> None:
-    uow.session.add(
-        AuditEvent(
-            agency_id=agency_id,
-            actor=actor,
-            action=action,
-            entity_type=type(entity).__tablename__,
-            entity_id=entity.id,
-            data={k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
-        )
-    )
+    """Add the audit row of a change to the unit of work (written with its next flush)."""
+    uow.session.add(event(actor=actor, action=action, entity=entity, agency_id=agency_id, **data))

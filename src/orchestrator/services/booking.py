@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import Insert, and_, bindparam, delete, select, update
 
 from orchestrator import outbox
 from orchestrator.auth import Principal, staff_of
@@ -21,6 +21,7 @@ from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time, service_spec
 from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.repositories.writes import insert_of, insert_together
 from orchestrator.scheduling.availability import (
     ServiceSpec,
     Slot,
@@ -43,7 +44,6 @@ from orchestrator.scheduling.transitions import APPOINTMENT, AppointmentStatus
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.services import audit
-from orchestrator.services.admin import get_agency
 from orchestrator.services.appointments import appointment_for, new_manage_token
 from orchestrator.services.arrivals import announce
 from orchestrator.services.commands import Actor, Channel, JobSeekerDetails, is_system, principal_of
@@ -141,17 +141,28 @@ class Booking:
 
 
 async def _booking(uow: UnitOfWork, actor: Actor, agency_id: uuid.UUID, service_id: uuid.UUID) -> Booking:
-    agency = await get_agency(uow, agency_id)
-    service = await uow.session.get(Service, service_id)
+    """The active agency and its service, read in one query (404 if either is not there)."""
+    found = (
+        await uow.session.execute(_AGENCY_AND_SERVICE, {"agency": agency_id, "service": service_id})
+    ).first()
+    if found is None or not found.Agency.active:
+        raise NotFound(f"no agency {agency_id}", code="not_found")
+    agency, service = found.Agency, found.Service
     staff = staff_of(principal_of(actor), agency.id)
     if (
         service is None
-        or service.agency_id != agency.id
         or not service.active
         or (service.bookable_by == "staff" and staff is None and not is_system(actor))
     ):
         raise NotFound(f"no service {service_id} in agency {agency_id}", code="not_found")
     return Booking(agency, service, service_spec(service), staff)
+
+
+_AGENCY_AND_SERVICE = (
+    select(Agency, Service)
+    .outerjoin(Service, and_(Service.id == bindparam("service"), Service.agency_id == Agency.id))
+    .where(Agency.id == bindparam("agency"))
+)
 
 
 # --- availability ---------------------------------------------------------------------------
@@ -398,6 +409,7 @@ def _job_seeker(agency: Agency, data: JobSeekerDetails) -> JobSeeker:
     if data.preferred_channel == "email" and not data.email:
         raise Invalid("job_seeker.email", "required when the preferred channel is email")
     return JobSeeker(
+        id=uuid.uuid4(),
         agency_id=agency.id,
         name=data.name,
         phone=e164_phone(data.phone, region=phone_region(agency.timezone)),
@@ -422,7 +434,7 @@ def _slot_request(body: BookAppointment, seeker: JobSeeker) -> SlotRequest:
     )
 
 
-async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, event: str) -> None:
+def _notifications(appointment: Appointment, seeker: JobSeeker, event: str) -> list[Insert]:
     """Outbox rows for the job seeker's preferred channel (sent after commit by the worker)."""
     payload = {
         "appointment_id": str(appointment.id),
@@ -431,28 +443,28 @@ async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, 
         "status": appointment.status,
     }
     key = f"appointment:{appointment.id}:{event}:{appointment.sequence}"
+    recipients = []
     if (phone := outbox.sms_recipient(seeker)) is not None:
-        await outbox.record(
-            uow,
-            agency_id=appointment.agency_id,
-            kind=f"appointment.{event}",
-            channel="sms",
-            recipient=phone,
-            dedupe_key=key + ":sms",
-            payload=payload,
-            appointment_id=appointment.id,
-        )
+        recipients.append(("sms", phone))
     if seeker.email and seeker.consent_email:
-        await outbox.record(
-            uow,
+        recipients.append(("email", seeker.email))
+    messages: list[Insert] = [
+        outbox.message(
             agency_id=appointment.agency_id,
             kind=f"appointment.{event}",
-            channel="email",
-            recipient=seeker.email,
-            dedupe_key=key + ":email",
+            channel=channel,
+            recipient=recipient,
+            dedupe_key=f"{key}:{channel}",
             payload=payload,
             appointment_id=appointment.id,
         )
+        for channel, recipient in recipients
+    ]
+    return messages
+
+
+async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, event: str) -> None:
+    await insert_together(uow.session, _notifications(appointment, seeker, event))
 
 
 async def book_appointment(
@@ -480,9 +492,8 @@ async def book_appointment(
         )
         counsellor_id, reason, start = uuid.UUID(slot.counsellor_id), slot.reason, slot.start
     token, token_hash = new_manage_token()
-    uow.session.add(seeker)
-    await uow.session.flush()
     appointment = Appointment(
+        id=uuid.uuid4(),
         agency_id=ctx.agency.id,
         service_id=ctx.service.id,
         counsellor_id=counsellor_id,
@@ -498,10 +509,7 @@ async def book_appointment(
         manage_token_hash=token_hash,
         sequence=0,
     )
-    uow.session.add(appointment)
-    await uow.session.flush()
-    audit.record(
-        uow,
+    booked = audit.event(
         actor=appointment.created_by,
         action="appointment.booked",
         entity=appointment,
@@ -511,7 +519,16 @@ async def book_appointment(
         starts_at=start.isoformat(),
         reason=reason,
     )
-    await _notify(uow, appointment, seeker, "confirmed")
+    # the person, the appointment, its audit row and its notifications: one round trip
+    await insert_together(
+        uow.session,
+        [
+            insert_of(seeker),
+            insert_of(appointment),
+            insert_of(booked),
+            *_notifications(appointment, seeker, "confirmed"),
+        ],
+    )
     return appointment, token
 
 
