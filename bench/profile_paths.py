@@ -37,6 +37,7 @@ from sqlalchemy import event  # noqa: E402
 
 from orchestrator import migrate  # noqa: E402
 from orchestrator.app import create_app  # noqa: E402
+from orchestrator.auth import Role, issue_token  # noqa: E402
 from orchestrator.deps import Deps  # noqa: E402
 from orchestrator.settings import Settings  # noqa: E402
 
@@ -136,8 +137,62 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
             await book(picks[n + k], k)  # warm-up
         results["booking_201"] = await _measure(trips, lambda i: book(picks[i], i), n, 201)
         results["booking_409"] = await _measure(trips, lambda i: book(picks[i], 1000 + i), n, 409)
+        results.update(await _queue(http, trips, n))
     await deps.close()
     return results
+
+
+QUEUE_COUNSELLORS = 40
+QUEUE_WAITING = 300
+
+
+async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int) -> dict[str, Any]:
+    """A walk-in agency with 40 counsellors on desk and 300 waiting: one handout is call next,
+    start and complete (one new ticket issued after each, so 300 stay waiting)."""
+    admin = {"Authorization": "Bearer " + issue_token(world_of.SECRET, role=Role.ADMIN, subject="b")}
+    agency = (
+        await http.post(
+            "/api/v1/agencies", json={"name": "Walk-ins", "timezone": "Europe/Paris"}, headers=admin
+        )
+    ).json()["id"]
+    services = []
+    for prefix, minutes in (("A", 15), ("B", 20), ("C", 30)):
+        body = {"name": f"Motif {prefix}", "duration_minutes": minutes, "ticket_prefix": prefix}
+        services.append(
+            (await http.post(f"/api/v1/agencies/{agency}/services", json=body, headers=admin)).json()["id"]
+        )
+    counsellors = []
+    for k in range(QUEUE_COUNSELLORS):
+        body = {"name": f"C{k}", "email": f"c{k}@example.org", "languages": ["fr", "en"] if k % 3 else ["fr"]}
+        cid = (await http.post(f"/api/v1/agencies/{agency}/counsellors", json=body, headers=admin)).json()[
+            "id"
+        ]
+        await http.post(
+            f"/api/v1/counsellors/{cid}/desk", json={"on_desk": True, "desk_label": str(k + 1)}, headers=admin
+        )
+        counsellors.append(cid)
+
+    def issue(k: int) -> Awaitable[httpx.Response]:
+        body = {"service_id": services[k % 3], "language": "en" if k % 10 == 0 else None}
+        return http.post(f"/api/v1/agencies/{agency}/tickets", json=body, headers=admin)
+
+    for k in range(QUEUE_WAITING):
+        await issue(k)
+
+    async def handout(i: int) -> httpx.Response:
+        cid = counsellors[i % QUEUE_COUNSELLORS]
+        work = await http.post(f"/api/v1/counsellors/{cid}/next", headers=admin)
+        if work.status_code != 200:
+            return work
+        ticket = work.json()["id"]
+        started = await http.post(f"/api/v1/tickets/{ticket}/start", headers=admin)
+        if started.status_code != 200:
+            return started
+        return await http.post(f"/api/v1/tickets/{ticket}/complete", headers=admin)
+
+    handouts = await _measure(trips, handout, n, 200)
+    issues = await _measure(trips, lambda k: issue(QUEUE_WAITING + k), n, 201)
+    return {"queue_handout_300_waiting": handouts, "queue_issue_300_waiting": issues}
 
 
 def run(n: int = 50) -> dict[str, Any]:

@@ -361,19 +361,52 @@ async def expected_duration(
 
 
 def waiting_ticket(row: Any) -> WaitingTicket:
+    """The core's ticket of a row (memoized by the row's values: a queue of 300 is rebuilt on
+    every call next and issue, and its tickets rarely change between two requests)."""
+    return _waiting_ticket(
+        row.id,
+        row.number,
+        row.service_id,
+        row.arrived_at,
+        row.priority,
+        row.language,
+        tuple(row.needs or ()),
+        row.mode,
+        row.preferred_counsellor_id,
+        row.seq,
+        row.call_count,
+        row.last_called_at,
+    )
+
+
+@lru_cache(maxsize=16_384)
+def _waiting_ticket(
+    ticket_id: uuid.UUID,
+    number: str,
+    service_id: uuid.UUID,
+    arrived_at: datetime,
+    priority: int,
+    language: str | None,
+    needs: tuple[str, ...],
+    mode: str,
+    preferred_counsellor_id: uuid.UUID | None,
+    seq: int,
+    call_count: int,
+    last_called_at: datetime | None,
+) -> WaitingTicket:
     return WaitingTicket(
-        id=str(row.id),
-        number=row.number,
-        service_id=str(row.service_id),
-        arrived_at=row.arrived_at,
-        priority=row.priority,
-        language=row.language,
-        needs=frozenset(row.needs or ()),
-        mode=Mode(row.mode),
-        preferred_counsellor_id=str(row.preferred_counsellor_id) if row.preferred_counsellor_id else None,
-        seq=row.seq,
-        call_count=row.call_count,
-        last_called_at=row.last_called_at,
+        id=str(ticket_id),
+        number=number,
+        service_id=str(service_id),
+        arrived_at=arrived_at,
+        priority=priority,
+        language=language,
+        needs=frozenset(needs),
+        mode=Mode(mode),
+        preferred_counsellor_id=str(preferred_counsellor_id) if preferred_counsellor_id else None,
+        seq=seq,
+        call_count=call_count,
+        last_called_at=last_called_at,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Uuid, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -16,6 +17,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Appointment, Notification, WalkInTicket
 from orchestrator.scheduling.transitions import AppointmentStatus, TicketStatus
+
+
+def _claim_first_waiting() -> Any:
+    """Built once, parameters bound at execution (statement construction cost more than the query)."""
+    ids = bindparam("ranked", type_=ARRAY(Uuid()))
+    now = bindparam("now", type_=WalkInTicket.__table__.c.last_called_at.type)
+    pick = (
+        select(WalkInTicket.id)
+        .where(WalkInTicket.id == any_(ids), WalkInTicket.status == TicketStatus.WAITING)
+        .order_by(func.array_position(ids, WalkInTicket.id))
+        .limit(1)
+        .with_for_update(skip_locked=True, key_share=True)
+        .scalar_subquery()
+    )
+    return (
+        update(WalkInTicket)
+        .where(WalkInTicket.id == pick, WalkInTicket.status == TicketStatus.WAITING)
+        .values(
+            status=TicketStatus.CALLED,
+            counsellor_id=bindparam("counsellor_id", type_=Uuid()),
+            desk=bindparam("desk", type_=WalkInTicket.__table__.c.desk.type),
+            call_count=WalkInTicket.call_count + 1,
+            last_called_at=now,
+            called_at=func.coalesce(WalkInTicket.called_at, now),
+        )
+        .returning(WalkInTicket)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
+_CLAIM_FIRST_WAITING = _claim_first_waiting()
 
 
 async def claim_first_waiting(
@@ -43,30 +75,8 @@ async def claim_first_waiting(
     inserting an outbox row that references a ticket takes ``FOR KEY SHARE`` on it, which must
     not make the ticket look taken.
     """
-    ids = bindparam("ranked", list(ranked), type_=ARRAY(Uuid()))
-    pick = (
-        select(WalkInTicket.id)
-        .where(WalkInTicket.id == any_(ids), WalkInTicket.status == TicketStatus.WAITING)
-        .order_by(func.array_position(ids, WalkInTicket.id))
-        .limit(1)
-        .with_for_update(skip_locked=True, key_share=True)
-        .scalar_subquery()
-    )
-    statement = (
-        update(WalkInTicket)
-        .where(WalkInTicket.id == pick, WalkInTicket.status == TicketStatus.WAITING)
-        .values(
-            status=TicketStatus.CALLED,
-            counsellor_id=counsellor_id,
-            desk=desk,
-            call_count=WalkInTicket.call_count + 1,
-            last_called_at=now,
-            called_at=func.coalesce(WalkInTicket.called_at, now),
-        )
-        .returning(WalkInTicket)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
+    params = {"ranked": list(ranked), "counsellor_id": counsellor_id, "desk": desk, "now": now}
+    return (await session.execute(_CLAIM_FIRST_WAITING, params)).scalar_one_or_none()
 
 
 async def claim_appointment(
