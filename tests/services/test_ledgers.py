@@ -216,3 +216,73 @@ async def test_a_repeated_search_is_served_from_the_cache_and_a_booking_changes_
     async with unit_of_work(sessions) as uow:
         later = await booking.find_slots(uow, _find(world), now=clock.now, max_days=31)
     assert later == [s for s in after if s.start >= clock.now + timedelta(minutes=60)]
+
+
+async def test_the_queue_reads_the_same_counsellor_time_as_before(client, sessions, clock):
+    """Call next decides on the counsellors' ledgers; the desks it sees (commitments, busy until)
+    and its decisions are those of the plain reading of claims and absences."""
+    from orchestrator.models import Agency
+    from orchestrator.repositories.queue import load_snapshot
+    from orchestrator.scheduling.intervals import merge
+    from orchestrator.scheduling.queue import DeskCounsellor, next_work
+    from tests.integration.test_walkin_queue import issue, open_agency
+
+    world = await open_agency(client, desks=3)
+    for k in range(6):
+        await issue(client, world["id"], world["service"]["id"], language="en" if k == 2 else None)
+    now = clock.now
+    one, two, three = (uuid.UUID(c["id"]) for c in world["counsellors"])
+    agency_id = uuid.UUID(world["id"])
+    minutes = lambda m: now + timedelta(minutes=m)  # noqa: E731
+    async with unit_of_work(sessions) as uow:
+        for counsellor, start, end, kind in (
+            (one, 20, 50, "appointment"),
+            (one, 90, 120, "busy"),
+            (one, -60, -30, "appointment"),  # over: no commitment any more
+            (two, -5, 10, "service"),  # serving a walk-in: busy for ten more minutes
+            (three, 25, 55, "hold"),
+        ):
+            uow.session.add(
+                Claim(
+                    agency_id=agency_id,
+                    counsellor_id=counsellor,
+                    starts_at=minutes(start),
+                    ends_at=minutes(end),
+                    kind=kind,
+                    expires_at=minutes(30) if kind == "hold" else None,
+                )
+            )
+        uow.session.add(Absence(counsellor_id=three, starts_at=minutes(40), ends_at=minutes(240)))
+    async with unit_of_work(sessions) as uow:
+        agency = await uow.session.get(Agency, agency_id)
+        assert agency is not None
+        snapshot = await load_snapshot(uow.session, agency, now)
+        claims = (await uow.session.scalars(select(Claim).where(Claim.agency_id == agency_id))).all()
+        absences = (await uow.session.scalars(select(Absence))).all()
+
+    def reference(c: DeskCounsellor) -> DeskCounsellor:
+        mine = [x for x in claims if str(x.counsellor_id) == c.id and x.ends_at > now]
+        mine = [x for x in mine if x.kind != "hold" or (x.expires_at is not None and x.expires_at > now)]
+        away = [Interval(a.starts_at, a.ends_at) for a in absences if str(a.counsellor_id) == c.id]
+        serving = [x.ends_at for x in mine if x.kind == "service"]
+        committed = [Interval(x.starts_at, x.ends_at) for x in mine if x.kind != "service"]
+        return DeskCounsellor(
+            id=c.id,
+            skills=c.skills,
+            languages=c.languages,
+            modes=c.modes,
+            on_desk=c.on_desk,
+            desk=c.desk,
+            commitments=tuple(merge([*committed, *(a for a in away if a.end > now)])),
+            busy_until=max(serving) if serving else None,
+        )
+
+    desks = {c.id: c for c in snapshot.state.counsellors}
+    assert set(desks) == {str(one), str(two), str(three)}
+    for desk in desks.values():
+        assert desk == reference(desk)
+    assert desks[str(two)].busy_until == minutes(10)
+    assert [i.start for i in desks[str(one)].commitments] == [minutes(20), minutes(90)]
+    for desk in desks.values():
+        expected = next_work(reference(desk), now, snapshot.state, snapshot.policy)
+        assert next_work(desk, now, snapshot.state, snapshot.policy) == expected

@@ -31,7 +31,7 @@ _LEDGERS = text(
     """
 SELECT c.id, c.skills, c.languages, c.modes,
        r.weekdays, r.starts, r.ends, r.modes AS rule_modes, r.quotas, r.valid_froms, r.valid_untils,
-       b.starts AS booked_starts, b.ends AS booked_ends,
+       b.starts AS booked_starts, b.ends AS booked_ends, b.serving_starts, b.serving_ends,
        u.starts AS unavailable_starts, u.ends AS unavailable_ends
   FROM counsellors c
   LEFT JOIN LATERAL (
@@ -46,17 +46,19 @@ SELECT c.id, c.skills, c.languages, c.modes,
                    AND (valid_until IS NULL OR valid_until >= :first_day)
                  ORDER BY 1, 2, 3, 4, 5, 6, 7) AS rules) r ON true
   LEFT JOIN LATERAL (
-        SELECT array_agg((extract(epoch FROM starts_at) * 1000000)::int8) AS starts,
-               array_agg((extract(epoch FROM ends_at) * 1000000)::int8) AS ends
-          FROM (SELECT starts_at, ends_at FROM claims
+        SELECT array_agg(epoch_us(starts_at)) FILTER (WHERE kind <> 'service') AS starts,
+               array_agg(epoch_us(ends_at)) FILTER (WHERE kind <> 'service') AS ends,
+               array_agg(epoch_us(starts_at)) FILTER (WHERE kind = 'service') AS serving_starts,
+               array_agg(epoch_us(ends_at)) FILTER (WHERE kind = 'service') AS serving_ends
+          FROM (SELECT starts_at, ends_at, kind FROM claims
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                    AND kind IN ('appointment', 'hold', 'callback', 'service')
                    AND (kind <> 'hold' OR expires_at > :now)
                    AND id <> ALL(:exclude)
                  ORDER BY 1, 2) AS booked) b ON true
   LEFT JOIN LATERAL (
-        SELECT array_agg((extract(epoch FROM starts_at) * 1000000)::int8) AS starts,
-               array_agg((extract(epoch FROM ends_at) * 1000000)::int8) AS ends
+        SELECT array_agg(epoch_us(starts_at)) AS starts,
+               array_agg(epoch_us(ends_at)) AS ends
           FROM (SELECT starts_at, ends_at FROM absences
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                 UNION ALL
@@ -138,6 +140,8 @@ async def load_ledger_records(
             booked_ends=tuple(row.booked_ends or ()),
             unavailable_starts=tuple(row.unavailable_starts or ()),
             unavailable_ends=tuple(row.unavailable_ends or ()),
+            serving_starts=tuple(row.serving_starts or ()),
+            serving_ends=tuple(row.serving_ends or ()),
         )
         for row in rows
     ]

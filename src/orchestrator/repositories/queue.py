@@ -1,10 +1,11 @@
 """Walk-in queue queries: rows ⇄ the pure queue core (:mod:`orchestrator.scheduling.queue`).
 
 :func:`load_snapshot` builds the :class:`QueueState` the core decides on: counsellors of the
-agency with their commitments of the day (live claims and absences), today's open tickets, due
-appointments, and services with durations learned from the service times observed in this
-agency. Policy parameters come from ``agencies.queue_policy``. Six prepared statements, plain
-row tuples (no ORM entities), whatever the queue's size.
+agency with their time of the day (their ledgers, from the one loader of
+:mod:`orchestrator.repositories.ledgers`), today's open tickets, due appointments, and services
+with durations learned from the service times observed in this agency. Policy parameters come
+from ``agencies.queue_policy``. Six statements built once, plain row tuples (no ORM entities),
+whatever the queue's size.
 
 Next to it: policy parsing (:mod:`orchestrator.repositories.queue_policy`), the row locks and conditional
 updates that make call next safe (:mod:`orchestrator.repositories.queue_claims`), the display board's
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import typing
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -25,7 +25,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    CompoundSelect,
     Float,
     Select,
     and_,
@@ -33,7 +32,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    literal_column,
     or_,
     select,
     union_all,
@@ -41,17 +39,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import (
-    Absence,
     Agency,
     Appointment,
-    Claim,
     Counsellor,
     Service,
     WalkInTicket,
 )
-from orchestrator.repositories.calendars import live_claims
+from orchestrator.repositories.ledgers import load_ledger_records
 from orchestrator.repositories.queue_policy import QueueSettings, queue_settings
-from orchestrator.scheduling.intervals import merge
+from orchestrator.scheduling.ledger import build_ledgers
 from orchestrator.scheduling.queue import (
     DeskCounsellor,
     DueAppointment,
@@ -62,7 +58,7 @@ from orchestrator.scheduling.queue import (
     order_queue,
 )
 from orchestrator.scheduling.rules import local_day_bounds
-from orchestrator.scheduling.types import Interval, Mode
+from orchestrator.scheduling.types import Mode
 from orchestrator.scheduling.waits import estimate_waits, observed_durations
 
 # Observed durations: this many recent samples per service, from this far back.
@@ -178,22 +174,6 @@ _APPOINTMENTS = select(*APPOINTMENT_COLUMNS).where(
     or_(
         and_(Appointment.starts_at < bindparam("day_end"), Appointment.ends_at > bindparam("day_start")),
         and_(Appointment.status == "in_progress", Appointment.started_at >= bindparam("day_start")),
-    ),
-)
-# commitments of the agency's active counsellors: live claims and absences, in one query
-_ACTIVE_IDS = select(Counsellor.id).where(Counsellor.agency_id == bindparam("agency_id"), Counsellor.active)
-_COMMITMENTS: CompoundSelect[Any] = union_all(
-    select(Claim.counsellor_id, Claim.kind, Claim.starts_at, Claim.ends_at).where(
-        Claim.counsellor_id.in_(_ACTIVE_IDS),
-        Claim.ends_at > bindparam("now"),
-        Claim.starts_at < bindparam("horizon"),
-        # the shared rule, with `now` bound at execution
-        live_claims(typing.cast(datetime, bindparam("now", type_=Claim.__table__.c.expires_at.type))),
-    ),
-    select(Absence.counsellor_id, literal_column("'absence'"), Absence.starts_at, Absence.ends_at).where(
-        Absence.counsellor_id.in_(_ACTIVE_IDS),
-        Absence.ends_at > bindparam("now"),
-        Absence.starts_at < bindparam("horizon"),
     ),
 )
 
@@ -491,28 +471,18 @@ async def load_snapshot(
     appointments.sort(key=lambda a: (a.starts_at, a.id))
     started_today.sort(key=lambda a: (a.starts_at, a.id))
 
-    commitments: dict[str, list[Interval]] = defaultdict(list)
+    # the counsellors' time: the one ledger loader, commitments from now to the end of the day
     horizon = max(day_end, now + timedelta(hours=1))
-    for counsellor_id, kind, starts_at, ends_at in await session.execute(
-        _COMMITMENTS, {"agency_id": agency.id, "now": now, "horizon": horizon}
-    ):
-        if kind == "service":  # a walk-in being served: the counsellor is busy, not committed
-            busy(counsellor_id, ends_at)
-        else:
-            commitments[str(counsellor_id)].append(Interval(starts_at, ends_at))
-
+    records = await load_ledger_records(
+        session, agency_id=agency.id, first_day=day, last_day=day, since=now, until=horizon, now=now
+    )
+    ledgers = {ledger.id: ledger for ledger in build_ledgers(records, tz.key, day, day)}
     desks = tuple(
-        DeskCounsellor(
-            id=key,
-            skills=frozenset(c.skills or ()),
-            languages=frozenset(c.languages or ()),
-            modes=frozenset(Mode(m) for m in c.modes or ()),
-            on_desk=c.on_desk,
-            desk=c.desk_label,
-            commitments=tuple(merge(commitments.get(key, ()))),
-            busy_until=busy_until.get(key),
+        DeskCounsellor.from_ledger(
+            ledgers[key], now, on_desk=c.on_desk, desk=c.desk_label, busy_until=busy_until.get(key)
         )
         for key, c in counsellors.items()
+        if key in ledgers  # deactivated between the two reads
     )
     infos = {
         key: ServiceInfo(

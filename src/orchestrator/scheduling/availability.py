@@ -318,7 +318,7 @@ def _choose(
     for c in pool:
         pref_ref = 0 if c.id == request.referent_counsellor_id else 1
         pref_lang = 0 if request.language is not None and request.language in c.languages else 1
-        booked = merge_spans(sp for sp in c.booked_spans if sp[1] > load_lo and sp[0] < load_hi)
+        booked = merge_spans(sp for sp in c.load_spans() if sp[1] > load_lo and sp[0] < load_hi)
         absent = (sp for sp in c.unavailable_spans if sp[1] > reach_lo and sp[0] < reach_hi)
         # Inflated claims: "slot overlaps inflated claim" <=> "slot + buffers overlaps claim".
         busy = merge_spans((s - after, e + before) for s, e in (*booked, *absent))

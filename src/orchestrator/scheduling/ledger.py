@@ -7,10 +7,12 @@ and the simulator all read the same ledger, loaded by one query
 (:data:`~orchestrator.scheduling.intervals.Span`), as PostgreSQL sends them: thousands of claims
 cost no ``datetime`` objects on the hot paths.
 
-Two kinds of entries, because they weigh differently:
+Three kinds of entries, because they weigh differently:
 
-- ``booked``: committed claims on the counsellor's time (appointments, live holds, callbacks,
-  walk-in service) — they block time and count as the counsellor's load;
+- ``booked``: committed claims on the counsellor's time (appointments, live holds, callbacks)
+  — they block time and count as the counsellor's load;
+- ``serving``: the walk-in being served right now (claims of kind ``service``) — load too, but
+  to the queue it means "busy until", not a commitment to fit around;
 - ``unavailable``: absences and busy blocks (imported from an external calendar or entered
   by hand) — they block time but are not load.
 
@@ -43,6 +45,7 @@ class Ledger:
     working: tuple[WorkingBlock, ...] = ()
     booked_spans: tuple[Span, ...] = ()
     unavailable_spans: tuple[Span, ...] = ()
+    serving_spans: tuple[Span, ...] = ()
 
     @classmethod
     def of(
@@ -54,6 +57,7 @@ class Ledger:
         working: Iterable[WorkingBlock] = (),
         booked: Iterable[Interval] = (),
         unavailable: Iterable[Interval] = (),
+        serving: Iterable[Interval] = (),
     ) -> Ledger:
         """A ledger from ``Interval``\\ s (tests, the simulator, callers outside the hot path)."""
         return cls(
@@ -64,6 +68,7 @@ class Ledger:
             working=tuple(working),
             booked_spans=tuple(map(to_span, booked)),
             unavailable_spans=tuple(map(to_span, unavailable)),
+            serving_spans=tuple(map(to_span, serving)),
         )
 
     @property
@@ -74,9 +79,19 @@ class Ledger:
     def unavailable(self) -> tuple[Interval, ...]:
         return tuple(Interval(from_micros(s), from_micros(e)) for s, e in self.unavailable_spans)
 
+    def load_spans(self) -> tuple[Span, ...]:
+        """What counts as the counsellor's load: booked and serving time."""
+        return (*self.booked_spans, *self.serving_spans) if self.serving_spans else self.booked_spans
+
+    def serving_until(self, now: datetime) -> datetime | None:
+        """The end of the walk-in service in progress at ``now`` (None: not serving)."""
+        after = to_micros(now)
+        ends = [e for _, e in self.serving_spans if e > after]
+        return from_micros(max(ends)) if ends else None
+
     def commitments(self, now: datetime) -> tuple[Interval, ...]:
-        """Everything that keeps the counsellor from taking new work, merged, that ends after
-        ``now`` (booked and unavailable alike): what the walk-in queue must fit around."""
+        """What the walk-in queue must fit new work around, merged, ending after ``now``:
+        booked and unavailable time (the service in progress is :meth:`serving_until`)."""
         after = to_micros(now)
         spans = merge_spans(sp for sp in (*self.booked_spans, *self.unavailable_spans) if sp[1] > after)
         return tuple(Interval(from_micros(s), from_micros(e)) for s, e in spans)
@@ -96,6 +111,8 @@ class LedgerRecord:
     booked_ends: tuple[int, ...]
     unavailable_starts: tuple[int, ...]
     unavailable_ends: tuple[int, ...]
+    serving_starts: tuple[int, ...] = ()
+    serving_ends: tuple[int, ...] = ()
 
 
 def build_ledgers(records: Iterable[LedgerRecord], tz: str, first_day: date, last_day: date) -> list[Ledger]:
@@ -110,6 +127,7 @@ def build_ledgers(records: Iterable[LedgerRecord], tz: str, first_day: date, las
             working=_expanded(r.rules, tz, first_day, last_day),
             booked_spans=tuple(zip(r.booked_starts, r.booked_ends, strict=True)),
             unavailable_spans=tuple(zip(r.unavailable_starts, r.unavailable_ends, strict=True)),
+            serving_spans=tuple(zip(r.serving_starts, r.serving_ends, strict=True)),
         )
         for r in records
     ]

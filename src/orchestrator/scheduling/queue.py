@@ -29,6 +29,7 @@ from enum import IntEnum, StrEnum
 from itertools import pairwise
 from types import MappingProxyType
 
+from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.types import Interval, Mode, require_utc
 
 __all__ = [
@@ -190,6 +191,33 @@ class DeskCounsellor:
         object.__setattr__(self, "commitments", ordered)
         if self.busy_until is not None:
             object.__setattr__(self, "busy_until", require_utc(self.busy_until))
+
+    @classmethod
+    def from_ledger(
+        cls,
+        ledger: Ledger,
+        now: datetime,
+        *,
+        on_desk: bool = True,
+        desk: str | None = None,
+        busy_until: datetime | None = None,
+    ) -> DeskCounsellor:
+        """The queue's view of a counsellor's :class:`~orchestrator.scheduling.ledger.Ledger` at
+        ``now``: their commitments are the ledger's, and a walk-in service in progress keeps
+        them busy until it ends (or until ``busy_until``, the caller's estimate, if later)."""
+        serving = ledger.serving_until(now)
+        if serving is not None and (busy_until is None or serving > busy_until):
+            busy_until = serving
+        return cls(
+            id=ledger.id,
+            skills=ledger.skills,
+            languages=ledger.languages,
+            modes=ledger.modes,
+            on_desk=on_desk,
+            desk=desk,
+            commitments=ledger.commitments(now),
+            busy_until=busy_until,
+        )
 
     def next_commitment(self, now: datetime) -> datetime | None:
         """Start of the first commitment that ends after ``now`` (the end of the gap), or None."""

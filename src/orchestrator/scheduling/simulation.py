@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
+from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.queue import (
     DeskCounsellor,
     DueAppointment,
@@ -337,20 +338,19 @@ def simulate_day(seed: int, config: SimConfig | None = None, policy: QueuePolicy
             busy_until = None
             if desk.busy_until is not None and desk.started_at is not None and desk.service_id is not None:
                 busy_until = max(now, desk.started_at + durations[desk.service_id])
+            ledger = Ledger.of(  # the same model of counsellor time as the live queue reads
+                desk.profile.id,
+                desk.profile.skills,
+                desk.profile.languages,
+                desk.profile.modes,
+                booked=[
+                    Interval(a.booking.starts_at, a.booking.ends_at)
+                    for a in pending
+                    if a.booking.counsellor_id == desk.profile.id
+                ],
+            )
             counsellors.append(
-                DeskCounsellor(
-                    id=desk.profile.id,
-                    skills=desk.profile.skills,
-                    languages=desk.profile.languages,
-                    modes=desk.profile.modes,
-                    desk=desk.profile.desk,
-                    commitments=tuple(
-                        Interval(a.booking.starts_at, a.booking.ends_at)
-                        for a in pending
-                        if a.booking.counsellor_id == desk.profile.id
-                    ),
-                    busy_until=busy_until,
-                )
+                DeskCounsellor.from_ledger(ledger, now, desk=desk.profile.desk, busy_until=busy_until)
             )
         bookings = tuple(
             DueAppointment(
