@@ -529,6 +529,55 @@ async def _race(http: httpx.AsyncClient, world: dict[str, Any], database_url: st
     return {"random": random_run, "flash": flash, "overlaps": int(overlaps)}
 
 
+OPEN_LOOP_RATE = 200  # bookings offered per second, whatever the answers' speed
+OPEN_LOOP_SECONDS = 5.0
+
+
+async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, Any]:
+    """Bookings sent at a fixed rate (an open loop: request i leaves at t0 + i / rate, however slow
+    the answers), each for a free start with no counsellor named. Latency is counted from the
+    planned send time, so a server falling behind shows it (no coordinated omission)."""
+    start, end = world["window"]
+    params = {"agency_id": world["agency"]["id"], "service_id": world["service"]["id"]}
+    r = await http.get(
+        "/api/v1/availability", params={**params, "from": start.isoformat(), "to": end.isoformat()}
+    )
+    free = r.json()["slots"]
+    total = int(OPEN_LOOP_RATE * OPEN_LOOP_SECONDS)
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    async def one(i: int) -> None:
+        planned = t0 + i / OPEN_LOOP_RATE
+        await asyncio.sleep(max(0.0, planned - loop.time()))  # pacing the load, not synchronizing
+        slot = free[(i * 7) % len(free)]
+        body = {
+            **params,
+            "starts_at": slot["starts_at"],
+            "mode": slot["mode"],
+            "job_seeker": {"name": f"O{i}"},
+        }
+        resp = await http.post("/api/v1/appointments", json=body)
+        latencies.append((loop.time() - planned) * 1000)
+        statuses[resp.status_code] += 1
+
+    cpu_before = _cpu_now()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    elapsed, cpu_seconds = loop.time() - t0, _cpu_now() - cpu_before
+    return {
+        "offered_per_s": OPEN_LOOP_RATE,
+        "requests": total,
+        "achieved_per_s": round(total / elapsed, 1),
+        "created_201": statuses[201],
+        "conflict_409": statuses[409],
+        "server_errors_5xx": sum(v for k, v in statuses.items() if k >= 500),
+        "latency": _percentiles(latencies),
+        "server_cpu_ms_per_request": round(cpu_seconds * 1000 / total, 2),
+    }
+
+
 async def _measure(base_url: str, database_url: str) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as http:
@@ -536,6 +585,7 @@ async def _measure(base_url: str, database_url: str) -> dict[str, Any]:
         availability = await _availability(http, world)
         layers = await _layers(database_url, world)
         race = await _race(http, world, database_url)
+        open_loop = await _open_loop(http, world)
     return {
         "counsellors": COUNSELLORS,
         "days": DAYS,
@@ -544,6 +594,7 @@ async def _measure(base_url: str, database_url: str) -> dict[str, Any]:
         "availability": availability,
         "layers": layers,
         "booking": race,
+        "booking_open_loop": open_loop,
     }
 
 
