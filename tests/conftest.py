@@ -161,7 +161,9 @@ async def redis(servers: Servers) -> AsyncIterator[object]:
 def deps(sessions, redis, clock):  # type: ignore[no-untyped-def]
     from orchestrator.deps import Deps
 
-    return Deps(sessions=sessions, redis=redis, clock=clock)
+    # board_refresh_seconds=0: the queue refresh (counters, "soon" SMS) runs right after each
+    # commit, so tests see its effects when the request answers (its debounce has its own test)
+    return Deps(sessions=sessions, redis=redis, clock=clock, board_refresh_seconds=0)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
 from orchestrator.scheduling.transitions import BadTransition
 from orchestrator.schemas import edge_violation
+from orchestrator.services.queue_refresh import DebouncedQueueRefresh
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,12 @@ def create_app(
 
     owned = deps is None
     resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
+    refresh = resolved["deps"].queue_refresh
+    if refresh is None:
+        d = resolved["deps"]
+        refresh = d.queue_refresh = DebouncedQueueRefresh(
+            d.sessions, d.publisher, d.enqueuer, lambda: resolved["deps"].clock(), d.board_refresh_seconds
+        )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -208,6 +215,8 @@ def create_app(
         try:
             yield
         finally:
+            if isinstance(refresh, DebouncedQueueRefresh):
+                await refresh.drain()  # the last changes' counters and SMS, before the engine closes
             if owned:
                 await resolved["deps"].close()
 
@@ -219,7 +228,7 @@ def create_app(
 
     async def provide_uow() -> AsyncIterator[UnitOfWork]:
         deps = resolved["deps"]
-        async with unit_of_work(deps.sessions, deps.publisher, deps.enqueuer) as uow:
+        async with unit_of_work(deps.sessions, deps.publisher, deps.enqueuer, deps.queue_refresh) as uow:
             yield uow
 
     def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:

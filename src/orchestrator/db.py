@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from orchestrator.deps import Enqueuer, Publisher
+from orchestrator.deps import Enqueuer, Publisher, QueueRefresh
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class UnitOfWork:
     session: AsyncSession
     publisher: Publisher | None = None
     enqueuer: Enqueuer | None = None
+    queue_refresh: QueueRefresh | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
 
     def after_commit(self, hook: AfterCommit) -> None:
@@ -88,6 +89,13 @@ class UnitOfWork:
         publisher = self.publisher
         if publisher is not None:
             self.after_commit(lambda: publisher.publish(agency_id, event))
+
+    def refresh_queue(self, agency_id: uuid.UUID, *, notify: bool = True) -> None:
+        """Have the agency's queue re-estimated after commit (counters, and "soon" SMS unless
+        ``notify`` is False), off the request path."""
+        refresh = self.queue_refresh
+        if refresh is not None:
+            self.after_commit(lambda: refresh.request(agency_id, notify=notify))
 
     async def latest_event_id(self, agency_id: uuid.UUID) -> str:
         """Id of the agency's newest live event ("0-0" if none): a client replays from there."""
@@ -115,10 +123,11 @@ async def unit_of_work(
     sessions: async_sessionmaker[AsyncSession],
     publisher: Publisher | None = None,
     enqueuer: Enqueuer | None = None,
+    queue_refresh: QueueRefresh | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """Open a session; commit and run hooks on success, roll back on any exception."""
     async with sessions() as session:
-        uow = UnitOfWork(session, publisher, enqueuer)
+        uow = UnitOfWork(session, publisher, enqueuer, queue_refresh)
         try:
             yield uow
         except BaseException:

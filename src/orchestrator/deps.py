@@ -42,6 +42,15 @@ class Enqueuer(Protocol):
     async def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None: ...
 
 
+class QueueRefresh(Protocol):
+    """Re-estimating an agency's walk-in queue (board counters, "soon" SMS) after a change:
+    asked for after every commit that changes who waits or who serves; how soon and how often it
+    runs is the implementation's business (``services.queue_refresh``)."""
+
+    async def request(self, agency_id: uuid.UUID, *, notify: bool = True) -> None:
+        """``notify=False``: counters only (a new ticket moves nobody forward: no "soon" SMS)."""
+
+
 @dataclass(frozen=True)
 class RedisPublisher:
     redis: Redis
@@ -76,6 +85,8 @@ class Deps:
     engine: AsyncEngine | None = None
     publisher: Publisher | None = None  # default: live events on ``redis``
     enqueuer: Enqueuer | None = None  # default: arq on ``redis``
+    queue_refresh: QueueRefresh | None = None  # default (set by the app): debounced, in-process
+    board_refresh_seconds: float = 0.25  # at most this long between a change and the new counters
     # set when the server starts stopping: open SSE streams end at once instead of being cut
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     sse_keepalive_ms: int = 15_000  # a comment at least this often keeps proxies from closing a stream

@@ -694,3 +694,30 @@ async def _outbox(sessions: Any, agency_id: str) -> list[tuple[str, str]]:
             .where(Notification.agency_id == uuid.UUID(agency_id))
         )
         return sorted((kind, number) for kind, number in rows)
+
+
+async def test_the_queue_refresh_is_debounced_per_agency_and_keeps_the_sms_wish(
+    client, sessions, redis, clock
+):
+    """Requests for a refresh of one agency in a burst cost one run: one ``counters`` event with
+    the typical wait, and the "soon" SMS if any of the requests wanted them."""
+    from orchestrator import live
+    from orchestrator.deps import RedisPublisher
+    from orchestrator.services.queue_refresh import DebouncedQueueRefresh
+
+    setup = await open_agency(client, desks=1)
+    agency_id = uuid.UUID(setup["id"])
+    await _set_policy(sessions, setup["id"], {"notify_positions_ahead": 1, "notify_minutes_ahead": 0})
+    for i in range(3):
+        await issue(client, setup["id"], setup["service"]["id"], job_seeker={"phone": f"06 12 34 56 7{i}"})
+    before = await live.latest_id(redis, agency_id)
+    refresh = DebouncedQueueRefresh(sessions, RedisPublisher(redis), None, clock, delay=0.05)
+    await refresh.request(agency_id, notify=False)
+    for _ in range(3):
+        await refresh.request(agency_id, notify=False)
+    await refresh.request(agency_id)  # this one wants the SMS
+    await refresh.drain()
+    events = [payload for _, payload in await live.read_after(redis, agency_id, before, block_ms=1)]
+    assert [e["type"] for e in events] == ["counters"]
+    assert events[0]["waiting_count"] == 3 and events[0]["typical_wait_minutes"] == 30
+    assert await _outbox(sessions, setup["id"]) == [("ticket.soon", "A001")]

@@ -153,7 +153,10 @@ async def test_reconnecting_with_last_event_id_replays_what_was_missed(client, s
         await call_next(client, two)
         async with http.stream("GET", url, headers={"Last-Event-ID": str(seen_id)}) as response:
             reader = EventReader(response)
-            replayed = [await reader.next() for _ in range(3)]
+            replayed = []
+            while len(replayed) < 3:  # the queue refresh's "counters" events come in between
+                if (event := await reader.next())[0] != "counters":
+                    replayed.append(event)
         assert [(e, d.get("number")) for e, _, d in replayed] == [
             ("issued", "A002"),
             ("called", "A001"),

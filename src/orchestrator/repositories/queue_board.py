@@ -66,10 +66,15 @@ async def recent_calls(
     return calls[:limit]
 
 
-def board_stats(snapshot: Snapshot) -> dict[str, Any]:
-    """Public counters carried by every live event."""
+def board_counts(snapshot: Snapshot) -> dict[str, Any]:
+    """The cheap public counters, carried by every queue event: people waiting, desks open."""
     return {
         "waiting_count": snapshot.waiting_count(),
-        "typical_wait_minutes": snapshot.typical_wait_minutes(),
         "counsellors_on_desk": sum(1 for c in snapshot.state.counsellors if c.on_desk),
     }
+
+
+def board_stats(snapshot: Snapshot) -> dict[str, Any]:
+    """Every public counter, the typical wait included (a simulation of the queue: the board's
+    first snapshot, the queue view and the ``counters`` event of the refresh)."""
+    return {**board_counts(snapshot), "typical_wait_minutes": snapshot.typical_wait_minutes()}

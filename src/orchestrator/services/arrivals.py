@@ -25,7 +25,7 @@ from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.commands import Actor, Channel, principal_of
-from orchestrator.services.queue_common import agency_of, agency_tz, event, release_claim
+from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change, release_claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,8 @@ async def announce(
     """Tell consoles and boards (after commit) that the appointment moved; return its label."""
     label = appointment_label(appointment, agency_tz(agency))
     snapshot = await load_snapshot(uow.session, agency, now)
-    uow.publish(
+    publish_change(
+        uow,
         agency.id,
         event(event_type, snapshot, kind="appointment", id=str(appointment.id), label=label),
     )

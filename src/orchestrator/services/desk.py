@@ -24,7 +24,8 @@ What the former agency-wide lock also covered, and what covers it now:
 
 - automatic no-shows (:func:`_expire_exhausted`): rows locked ``SKIP LOCKED`` and re-checked,
   so each is expired once, by whichever caller gets it;
-- "soon" SMS: recorded once per outbox dedupe key (unique), inserted in key order
+- "soon" SMS: recorded by the queue refresh after commit (:mod:`orchestrator.services.queue_refresh`),
+  once per outbox dedupe key (unique), inserted in key order
   (:func:`orchestrator.services.queue_common.notify_soon`);
 - cancel, transfer, requeue, no-show against a call: they lock the ticket row first
   (:mod:`orchestrator.services.tickets`), so a claim skips the row while they hold it, and they
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
@@ -64,7 +65,7 @@ from orchestrator.services.queue_common import (
     call_event,
     event,
     notify_called,
-    notify_soon,
+    publish_change,
 )
 
 # Candidates claimed in one statement: the first round tries the counsellor's top two, each
@@ -123,7 +124,7 @@ async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> 
     # counters once, from the final snapshot (exhausted tickets never count as waiting anyway)
     for ticket in expired:
         key = str(ticket.id)
-        uow.publish(ticket.agency_id, event(move.live_event, snapshot, id=key, number=ticket.number))
+        publish_change(uow, ticket.agency_id, event(move.live_event, snapshot, id=key, number=ticket.number))
     return snapshot
 
 
@@ -221,8 +222,8 @@ async def _called(
     decision: WorkDecision,
     ticket: WalkInTicket,
 ) -> WorkView:
-    """Record a claimed ticket: audit, "you are called" SMS, "soon" SMS, live event."""
-    now = snapshot.now
+    """Record a claimed ticket: audit, "you are called" SMS, live event (the "soon" SMS and the
+    typical wait follow from the refresh it asks for)."""
     audit.record(
         uow,
         actor=caller.actor,
@@ -235,13 +236,15 @@ async def _called(
         call=ticket.call_count,
     )
     await notify_called(uow, ticket, agency)
-    expected = snapshot.durations.get(str(ticket.service_id), timedelta(minutes=15))
-    # one wait estimation per call: shared by the "soon" SMS and the event's counters
-    after = snapshot.without(decision.item_id).busy(str(counsellor.id), now + expected)
-    await notify_soon(uow, after)
-    uow.publish(
+    publish_change(
+        uow,
         ticket.agency_id,
-        call_event(TICKET.move("call", TicketStatus.WAITING).live_event, after, ticket, counsellor.id),
+        call_event(
+            TICKET.move("call", TicketStatus.WAITING).live_event,
+            snapshot.without(decision.item_id),
+            ticket,
+            counsellor.id,
+        ),
     )
     return WorkView(decision, counsellor, ticket.service_id, ticket.number, ticket=ticket)
 
@@ -268,7 +271,8 @@ async def _start_appointment(
         desk=counsellor.desk_label,
         reason=decision.reason.value,
     )
-    uow.publish(
+    publish_change(
+        uow,
         appointment.agency_id,
         event(
             APPOINTMENT.move("start", AppointmentStatus.CHECKED_IN).live_event,
@@ -310,7 +314,8 @@ async def set_desk(uow: UnitOfWork, body: SetDesk, *, now: datetime) -> Counsell
         desk=label,
     )
     snapshot = await load_snapshot(uow.session, await agency_of(uow, counsellor.agency_id), now)
-    uow.publish(
+    publish_change(
+        uow,
         counsellor.agency_id,
         event(
             "desk",

@@ -35,7 +35,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, WalkInTicket
 from orchestrator.repositories.queue import Snapshot, minutes_up
-from orchestrator.repositories.queue_board import board_stats
+from orchestrator.repositories.queue_board import board_counts
 from orchestrator.repositories.queue_claims import recorded_dedupe_keys
 
 DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
@@ -90,9 +90,18 @@ def agency_tz(agency: Agency) -> ZoneInfo:
 
 
 def event(event_type: str, snapshot: Snapshot, **fields: Any) -> dict[str, Any]:
-    """An event that changes who is waiting: carries the board counters of ``snapshot`` (its
-    order and wait estimates are computed once per snapshot and shared with the SMS notices)."""
-    return {"type": event_type, "at": snapshot.now.isoformat(), **fields, **board_stats(snapshot)}
+    """An event that changes who is waiting: carries the cheap board counters of ``snapshot``
+    (the typical wait follows in the ``counters`` event of the refresh)."""
+    return {"type": event_type, "at": snapshot.now.isoformat(), **fields, **board_counts(snapshot)}
+
+
+def publish_change(
+    uow: UnitOfWork, agency_id: uuid.UUID, payload: dict[str, Any], *, notify: bool = True
+) -> None:
+    """Publish a queue event after commit, and have the queue re-estimated off the request path
+    (``services.queue_refresh``: typical wait, and "soon" SMS unless ``notify`` is False)."""
+    uow.publish(agency_id, payload)
+    uow.refresh_queue(agency_id, notify=notify)
 
 
 def call_event(

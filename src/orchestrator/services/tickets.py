@@ -46,7 +46,7 @@ from orchestrator.services.queue_common import (
     event,
     light_event,
     notify_called,
-    notify_soon,
+    publish_change,
     release_claim,
 )
 
@@ -205,7 +205,8 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
     )
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
-    uow.publish(agency.id, event("issued", snapshot, id=key, number=ticket.number))  # a new ticket
+    # a new ticket moves nobody forward: counters only, no "soon" SMS
+    publish_change(uow, agency.id, event("issued", snapshot, id=key, number=ticket.number), notify=False)
     return TicketView(
         ticket,
         snapshot.positions().get(key),
@@ -280,7 +281,8 @@ async def _recall(
         desk=ticket.desk,
     )
     await notify_called(uow, ticket, agency)
-    uow.publish(
+    publish_change(
+        uow,
         agency.id,
         call_event(move.live_event, snapshot, ticket, ticket.counsellor_id),
     )
@@ -342,7 +344,8 @@ async def _start(
         counsellor_id=counsellor_id,
         claim_until=until.isoformat(),
     )
-    uow.publish(
+    publish_change(
+        uow,
         agency_id,
         light_event(
             move.live_event,
@@ -380,7 +383,8 @@ async def _complete(
         counsellor_id=ticket.counsellor_id,
         service_seconds=seconds,
     )
-    uow.publish(
+    publish_change(
+        uow,
         agency_id,
         light_event(
             move.live_event,
@@ -413,8 +417,7 @@ async def _requeue(
         calls=ticket.call_count,
     )
     snapshot = await load_snapshot(uow.session, agency, now)
-    await notify_soon(uow, snapshot)
-    uow.publish(agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
+    publish_change(uow, agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
     return TicketView.in_queue(ticket, snapshot)
 
 
@@ -444,8 +447,7 @@ async def _no_show(
         calls=ticket.call_count,
     )
     after = snapshot.without(str(ticket.id))
-    await notify_soon(uow, after)
-    uow.publish(agency.id, event(move.live_event, after, id=str(ticket.id), number=ticket.number))
+    publish_change(uow, agency.id, event(move.live_event, after, id=str(ticket.id), number=ticket.number))
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
@@ -459,8 +461,7 @@ async def _cancel(
     ticket.status = move.target
     audit.record(uow, actor=caller.actor, action="ticket.cancelled", entity=ticket, agency_id=agency.id)
     snapshot = await load_snapshot(uow.session, agency, now)
-    await notify_soon(uow, snapshot)
-    uow.publish(agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
+    publish_change(uow, agency.id, event(move.live_event, snapshot, id=str(ticket.id), number=ticket.number))
     return TicketView(ticket, has_phone=ticket.job_seeker_id is not None)
 
 
@@ -491,8 +492,8 @@ async def transfer_ticket(uow: UnitOfWork, body: TransferTicket, *, now: datetim
         uow, actor=caller.actor, action="ticket.transferred", entity=ticket, agency_id=agency.id, **changes
     )
     snapshot = await load_snapshot(uow.session, agency, now)
-    await notify_soon(uow, snapshot)
-    uow.publish(
+    publish_change(
+        uow,
         agency.id,
         event(
             move.live_event,
