@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ARRAY, Date, DateTime, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,7 @@ from orchestrator.scheduling.types import Mode
 # (their expansion is shared), and equal claims give equal arrays (the availability cache's key).
 _LEDGERS = text(
     """
-SELECT c.id, c.skills, c.languages, c.modes,
+SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.desk_since,
        r.weekdays, r.starts, r.ends, r.modes AS rule_modes, r.quotas, r.valid_froms, r.valid_untils,
        b.starts AS booked_starts, b.ends AS booked_ends, b.serving_starts, b.serving_ends,
        u.starts AS unavailable_starts, u.ends AS unavailable_ends
@@ -85,6 +85,20 @@ SELECT c.id, c.skills, c.languages, c.modes,
 )
 
 
+class CounsellorRow(NamedTuple):
+    """A counsellor's profile and desk state, read with their ledger (the walk-in queue's view)."""
+
+    id: uuid.UUID
+    name: str
+    skills: list[str]
+    languages: list[str]
+    modes: list[str]
+    on_desk: bool
+    desk_label: str | None
+    desk_since: datetime | None
+    active: bool = True
+
+
 async def load_ledger_records(
     session: AsyncSession,
     *,
@@ -97,10 +111,11 @@ async def load_ledger_records(
     skill: str | None = None,
     counsellor_ids: Collection[uuid.UUID] | None = None,
     exclude_claims: Collection[uuid.UUID] = (),
-) -> list[LedgerRecord]:
-    """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given), their
-    rules valid on a day of ``first_day..last_day``, and their live claims (less
-    ``exclude_claims``) and absences overlapping ``[since, until)``. One query."""
+) -> list[tuple[CounsellorRow, LedgerRecord]]:
+    """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given): their
+    profile and desk state, and their ledger record — rules valid on a day of
+    ``first_day..last_day``, live claims (less ``exclude_claims``) and absences overlapping
+    ``[since, until)``. One query."""
     rows = await session.execute(
         _LEDGERS,
         {
@@ -116,32 +131,44 @@ async def load_ledger_records(
         },
     )
     return [
-        LedgerRecord(
-            id=str(row.id),
-            skills=frozenset(row.skills),
-            languages=frozenset(row.languages),
-            modes=_modes(tuple(row.modes)),
-            rules=_rules(
-                tuple(
-                    zip(
-                        row.weekdays or (),
-                        row.starts or (),
-                        row.ends or (),
-                        row.rule_modes or (),
-                        row.quotas or (),
-                        row.valid_froms or (),
-                        row.valid_untils or (),
-                        strict=True,
-                    )
-                )
+        (
+            CounsellorRow(
+                row.id,
+                row.name,
+                row.skills,
+                row.languages,
+                row.modes,
+                row.on_desk,
+                row.desk_label,
+                row.desk_since,
             ),
-            # flat tuples of ints: copied, hashed and compared in C (the cache's key)
-            booked_starts=tuple(row.booked_starts or ()),
-            booked_ends=tuple(row.booked_ends or ()),
-            unavailable_starts=tuple(row.unavailable_starts or ()),
-            unavailable_ends=tuple(row.unavailable_ends or ()),
-            serving_starts=tuple(row.serving_starts or ()),
-            serving_ends=tuple(row.serving_ends or ()),
+            LedgerRecord(
+                id=str(row.id),
+                skills=frozenset(row.skills),
+                languages=frozenset(row.languages),
+                modes=_modes(tuple(row.modes)),
+                rules=_rules(
+                    tuple(
+                        zip(
+                            row.weekdays or (),
+                            row.starts or (),
+                            row.ends or (),
+                            row.rule_modes or (),
+                            row.quotas or (),
+                            row.valid_froms or (),
+                            row.valid_untils or (),
+                            strict=True,
+                        )
+                    )
+                ),
+                # flat tuples of ints: copied, hashed and compared in C (the cache's key)
+                booked_starts=tuple(row.booked_starts or ()),
+                booked_ends=tuple(row.booked_ends or ()),
+                unavailable_starts=tuple(row.unavailable_starts or ()),
+                unavailable_ends=tuple(row.unavailable_ends or ()),
+                serving_starts=tuple(row.serving_starts or ()),
+                serving_ends=tuple(row.serving_ends or ()),
+            ),
         )
         for row in rows
     ]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import statistics
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -25,24 +24,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Float,
+    DateTime,
+    Integer,
     Select,
+    Uuid,
     and_,
     bindparam,
-    cast,
-    func,
-    literal,
     or_,
     select,
-    union_all,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import (
     Agency,
     Appointment,
-    Counsellor,
-    Service,
     WalkInTicket,
 )
 from orchestrator.repositories.ledgers import load_ledger_records
@@ -127,26 +123,6 @@ APPOINTMENT_COLUMNS = (
     Appointment.started_at,
     Appointment.completed_at,
 )
-COUNSELLOR_COLUMNS = (
-    Counsellor.id,
-    Counsellor.name,
-    Counsellor.skills,
-    Counsellor.languages,
-    Counsellor.modes,
-    Counsellor.active,
-    Counsellor.on_desk,
-    Counsellor.desk_label,
-    Counsellor.desk_since,
-)
-SERVICE_COLUMNS = (
-    Service.id,
-    Service.name,
-    Service.duration_minutes,
-    Service.skill,
-    Service.target_wait_minutes,
-    Service.ticket_prefix,
-    Service.active,
-)
 
 
 _OPEN = ("waiting", "called", "in_service")
@@ -162,12 +138,6 @@ def _todays_tickets(columns: tuple[Any, ...]) -> Select[Any]:
 
 _CORE_TICKETS = _todays_tickets(CORE_TICKET_COLUMNS)
 _DISPLAY_TICKETS = _todays_tickets(TICKET_COLUMNS)
-_SERVICES = select(*SERVICE_COLUMNS).where(Service.agency_id == bindparam("agency_id"))
-_COUNSELLORS = (
-    select(*COUNSELLOR_COLUMNS)
-    .where(Counsellor.agency_id == bindparam("agency_id"), Counsellor.active)
-    .order_by(Counsellor.id)
-)
 _APPOINTMENTS = select(*APPOINTMENT_COLUMNS).where(
     Appointment.agency_id == bindparam("agency_id"),
     Appointment.status.in_(("confirmed", "checked_in", "in_progress")),
@@ -274,70 +244,57 @@ class Snapshot:
         return replace(self, state=replace(self.state, counsellors=counsellors), _order=None, _waits=None)
 
 
-@lru_cache(maxsize=2)
-def _samples_statement(by_service: bool) -> Select[Any]:
-    """Built once (parameters bound at execution): statement construction costs more than the
-    query on a small agency."""
-    tickets = select(
-        WalkInTicket.service_id.label("service_id"),
-        WalkInTicket.completed_at.label("completed_at"),
-        cast(func.extract("epoch", WalkInTicket.completed_at - WalkInTicket.started_at), Float).label(
-            "seconds"
-        ),
-    ).where(
-        WalkInTicket.agency_id == bindparam("agency_id"),
-        WalkInTicket.status == "completed",
-        WalkInTicket.started_at.is_not(None),
-        WalkInTicket.completed_at >= bindparam("since"),
-    )
-    appointments = select(
-        Appointment.service_id.label("service_id"),
-        Appointment.completed_at.label("completed_at"),
-        cast(func.extract("epoch", Appointment.completed_at - Appointment.started_at), Float).label(
-            "seconds"
-        ),
-    ).where(
-        Appointment.agency_id == bindparam("agency_id"),
-        Appointment.status == "completed",
-        Appointment.started_at.is_not(None),
-        Appointment.completed_at >= bindparam("since"),
-    )
-    if by_service:
-        tickets = tickets.where(WalkInTicket.service_id == bindparam("service_id"))
-        appointments = appointments.where(Appointment.service_id == bindparam("service_id"))
-    both = union_all(tickets, appointments).subquery()
-    ranked = select(
-        both.c.service_id,
-        both.c.seconds,
-        func.row_number()
-        .over(partition_by=both.c.service_id, order_by=both.c.completed_at.desc())
-        .label("n"),
-    ).subquery()
-    return select(ranked.c.service_id, ranked.c.seconds).where(ranked.c.n <= literal(SAMPLES_PER_SERVICE))
+# The agency's services, each with its recent observed service times (seconds, newest first): the
+# last SAMPLES_PER_SERVICE completed walk-ins and appointments of the SAMPLE_WINDOW. One query.
+_SERVICES = text(
+    """
+SELECT s.id, s.name, s.duration_minutes, s.skill, s.target_wait_minutes, s.ticket_prefix, s.active,
+       (SELECT array_agg(seconds)
+          FROM (SELECT seconds FROM (
+                    SELECT extract(epoch FROM completed_at - started_at)::float8 AS seconds, completed_at
+                      FROM walk_in_tickets
+                     WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
+                       AND started_at IS NOT NULL AND completed_at >= :since
+                    UNION ALL
+                    SELECT extract(epoch FROM completed_at - started_at)::float8, completed_at
+                      FROM appointments
+                     WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
+                       AND started_at IS NOT NULL AND completed_at >= :since) AS done
+                 ORDER BY completed_at DESC
+                 LIMIT :per_service) AS recent) AS samples
+  FROM services s
+ WHERE s.agency_id = :agency_id AND (CAST(:service_id AS uuid) IS NULL OR s.id = CAST(:service_id AS uuid))
+"""
+).bindparams(
+    bindparam("agency_id", type_=Uuid),
+    bindparam("service_id", type_=Uuid),
+    bindparam("since", type_=DateTime(timezone=True)),
+    bindparam("per_service", type_=Integer),
+)
 
 
-async def _samples(
+async def _services(
     session: AsyncSession, agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None = None
-) -> dict[str, list[timedelta]]:
-    params: dict[str, Any] = {"agency_id": agency_id, "since": now - SAMPLE_WINDOW}
-    if service_id is not None:
-        params["service_id"] = service_id
-    rows = await session.execute(_samples_statement(service_id is not None), params)
-    samples: dict[str, list[timedelta]] = defaultdict(list)
-    for sample_service_id, seconds in rows:
-        if seconds is not None and seconds >= 0:
-            samples[str(sample_service_id)].append(timedelta(seconds=float(seconds)))
-    return samples
+) -> tuple[dict[str, Any], dict[str, timedelta]]:
+    """The agency's services (rows by id) and their expected durations: observed service times,
+    with the service's nominal duration as the prior."""
+    params = {"agency_id": agency_id, "service_id": service_id, "since": now - SAMPLE_WINDOW}
+    services: dict[str, Any] = {}
+    samples: dict[str, list[timedelta]] = {}
+    for row in await session.execute(_SERVICES, {**params, "per_service": SAMPLES_PER_SERVICE}):
+        key = str(row.id)
+        services[key] = row
+        samples[key] = [timedelta(seconds=x) for x in row.samples or () if x is not None and x >= 0]
+    priors = {key: timedelta(minutes=s.duration_minutes) for key, s in services.items()}
+    return services, observed_durations(samples, priors)
 
 
 async def expected_duration(
     session: AsyncSession, agency_id: uuid.UUID, service_id: uuid.UUID, now: datetime
 ) -> timedelta:
     """Expected length of one service (observed here, the service's duration as prior)."""
-    service = await session.get(Service, service_id)
-    prior = timedelta(minutes=service.duration_minutes if service is not None else 15)
-    samples = await _samples(session, agency_id, now, service_id=service_id)
-    return observed_durations(samples, {str(service_id): prior}).get(str(service_id), prior)
+    _, durations = await _services(session, agency_id, now, service_id)
+    return durations.get(str(service_id), timedelta(minutes=15))
 
 
 def waiting_ticket(row: Any) -> WaitingTicket:
@@ -402,10 +359,14 @@ async def load_snapshot(
     today = local_day_bounds(day, tz.key)
     day_start, day_end = today.start, today.end
     settings = queue_settings(agency.queue_policy)
-    by_agency = {"agency_id": agency.id}
-
-    services = {str(s.id): s for s in await session.execute(_SERVICES, by_agency)}
-    counsellors = {str(c.id): c for c in await session.execute(_COUNSELLORS, by_agency)}
+    services, durations = await _services(session, agency.id, now)
+    # the counsellors with their time (the one ledger loader): commitments from now to day's end
+    horizon = max(day_end, now + timedelta(hours=1))
+    rows = await load_ledger_records(
+        session, agency_id=agency.id, first_day=day, last_day=day, since=now, until=horizon, now=now
+    )
+    counsellors = {str(row.id): row for row, _ in rows}
+    ledgers = {ledger.id: ledger for ledger in build_ledgers([r for _, r in rows], tz.key, day, day)}
 
     # one pass over today's open tickets: the waiting ones are the queue, the others occupy desks
     waiting: dict[str, Any] = {}
@@ -425,11 +386,6 @@ async def load_snapshot(
             return
         key = str(counsellor_id)
         busy_until[key] = max(busy_until.get(key, until), until)
-
-    durations = observed_durations(
-        await _samples(session, agency.id, now),
-        {key: timedelta(minutes=s.duration_minutes) for key, s in services.items()},
-    )
 
     # tickets being called or served keep their counsellor busy for about a service's length
     for ticket in called:
@@ -471,18 +427,11 @@ async def load_snapshot(
     appointments.sort(key=lambda a: (a.starts_at, a.id))
     started_today.sort(key=lambda a: (a.starts_at, a.id))
 
-    # the counsellors' time: the one ledger loader, commitments from now to the end of the day
-    horizon = max(day_end, now + timedelta(hours=1))
-    records = await load_ledger_records(
-        session, agency_id=agency.id, first_day=day, last_day=day, since=now, until=horizon, now=now
-    )
-    ledgers = {ledger.id: ledger for ledger in build_ledgers(records, tz.key, day, day)}
     desks = tuple(
         DeskCounsellor.from_ledger(
             ledgers[key], now, on_desk=c.on_desk, desk=c.desk_label, busy_until=busy_until.get(key)
         )
         for key, c in counsellors.items()
-        if key in ledgers  # deactivated between the two reads
     )
     infos = {
         key: ServiceInfo(

@@ -179,7 +179,7 @@ async def _ledgers(
 ) -> tuple[LedgerRange, tuple[LedgerRecord, ...]]:
     """The records of the counsellors who could give the service, around ``window`` (one query)."""
     span = ledger_range(window, ctx.tz)
-    records = await load_ledger_records(
+    rows = await load_ledger_records(
         uow.session,
         agency_id=ctx.agency.id,
         first_day=span.first_day,
@@ -191,7 +191,7 @@ async def _ledgers(
         counsellor_ids=counsellor_ids,
         exclude_claims=exclude_claims,
     )
-    return span, tuple(records)
+    return span, tuple(record for _, record in rows)
 
 
 class OpenSlotsCache:

@@ -27,13 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, Uuid, bindparam, select, text
 
 from orchestrator import outbox
 from orchestrator.auth import Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Invalid, NotFound
-from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, WalkInTicket
+from orchestrator.models import Agency, Counsellor, JobSeeker, Service, WalkInTicket
 from orchestrator.repositories.queue import Snapshot, minutes_up
 from orchestrator.repositories.queue_board import board_counts
 from orchestrator.repositories.queue_claims import recorded_dedupe_keys
@@ -221,17 +221,19 @@ async def notify_soon(uow: UnitOfWork, snapshot: Snapshot) -> int:
 # --- counsellors' time ----------------------------------------------------------------------
 
 
+_RELEASE_CLAIM = text(
+    """
+WITH gone AS (DELETE FROM claims WHERE id = :claim_id AND starts_at >= :now RETURNING id),
+     cut AS (UPDATE claims SET ends_at = :now
+              WHERE id = :claim_id AND starts_at < :now AND ends_at > :now RETURNING id)
+SELECT EXISTS (SELECT 1 FROM gone) AS deleted
+"""
+).bindparams(bindparam("claim_id", type_=Uuid), bindparam("now", type_=DateTime(timezone=True)))
+
+
 async def release_claim(uow: UnitOfWork, claim_id: uuid.UUID | None, now: datetime) -> bool:
-    """Give back the unused part of a claim: end it now, or delete it if it has not started yet
-    (then True: the caller clears its reference)."""
+    """Give back the unused part of a claim, in one statement: end it now, or delete it if it has
+    not started yet (then True: the caller clears its reference)."""
     if claim_id is None:
         return False
-    claim = await uow.session.get(Claim, claim_id)
-    if claim is None:
-        return False
-    if now <= claim.starts_at:
-        await uow.session.delete(claim)
-        return True
-    if now < claim.ends_at:
-        claim.ends_at = now
-    return False
+    return bool(await uow.session.scalar(_RELEASE_CLAIM, {"claim_id": claim_id, "now": now}))
