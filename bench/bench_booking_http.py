@@ -416,7 +416,7 @@ async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -
                     now=now,
                     skill="accompaniment",
                 )
-                calendars = build_ledgers([r for _, r in records], TZ, span.first_day, span.last_day)
+                calendars = build_ledgers(records.records(), TZ, span.first_day, span.last_day)
                 load_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             slots = free_slots(spec, calendars, window, now, SlotRequest(language="es"), tz=TZ)

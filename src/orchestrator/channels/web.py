@@ -145,9 +145,8 @@ async def availability(
         preferred=tuple(windows),
     )
     slots = await booking.find_slots(uow, query, now=clock(), max_days=settings.availability_max_days)
-    return SlotsRead(
-        [SlotRead(s.start, s.end, uuid.UUID(s.counsellor_id), s.mode.value, s.reason) for s in slots]
-    )
+    ids = {c: uuid.UUID(c) for c in {s.counsellor_id for s in slots}}  # a few counsellors, many slots
+    return SlotsRead([SlotRead(s.start, s.end, ids[s.counsellor_id], s.mode.value, s.reason) for s in slots])
 
 
 @post("/holds", status_code=201, responses=problems(401, 404, 409, 422, 429))

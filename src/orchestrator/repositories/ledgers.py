@@ -9,6 +9,8 @@ the times, asyncpg decodes a few arrays instead of thousands of ``timestamptz`` 
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import uuid
 from collections.abc import Collection
 from datetime import date, datetime
@@ -111,7 +113,7 @@ async def load_ledger_records(
     skill: str | None = None,
     counsellor_ids: Collection[uuid.UUID] | None = None,
     exclude_claims: Collection[uuid.UUID] = (),
-) -> list[tuple[CounsellorRow, LedgerRecord]]:
+) -> LedgerRows:
     """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given): their
     profile and desk state, and their ledger record — rules valid on a day of
     ``first_day..last_day``, live claims (less ``exclude_claims``) and absences overlapping
@@ -130,48 +132,77 @@ async def load_ledger_records(
             "exclude": list(exclude_claims),
         },
     )
-    return [
-        (
-            CounsellorRow(
-                row.id,
-                row.name,
-                row.skills,
-                row.languages,
-                row.modes,
-                row.on_desk,
-                row.desk_label,
-                row.desk_since,
-            ),
-            LedgerRecord(
-                id=str(row.id),
-                skills=frozenset(row.skills),
-                languages=frozenset(row.languages),
-                modes=_modes(tuple(row.modes)),
-                rules=_rules(
-                    tuple(
-                        zip(
-                            row.weekdays or (),
-                            row.starts or (),
-                            row.ends or (),
-                            row.rule_modes or (),
-                            row.quotas or (),
-                            row.valid_froms or (),
-                            row.valid_untils or (),
-                            strict=True,
-                        )
-                    )
-                ),
-                # flat tuples of ints: copied, hashed and compared in C (the cache's key)
-                booked_starts=tuple(row.booked_starts or ()),
-                booked_ends=tuple(row.booked_ends or ()),
-                unavailable_starts=tuple(row.unavailable_starts or ()),
-                unavailable_ends=tuple(row.unavailable_ends or ()),
-                serving_starts=tuple(row.serving_starts or ()),
-                serving_ends=tuple(row.serving_ends or ()),
-            ),
-        )
-        for row in rows
-    ]
+    return LedgerRows([tuple(row) for row in rows])
+
+
+class LedgerRows:
+    """What :func:`load_ledger_records` read: the raw rows, their digest (a cache key for
+    anything computed from them) and the typed rows, built on demand."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def digest(self) -> bytes:
+        """A fingerprint of every value read: equal digests, equal ledgers (BLAKE2b, 256 bits)."""
+        return hashlib.blake2b(pickle.dumps(self._rows, protocol=5), digest_size=32).digest()
+
+    def records(self) -> list[LedgerRecord]:
+        return [record for _, record in self.pairs()]
+
+    def pairs(self) -> list[tuple[CounsellorRow, LedgerRecord]]:
+        return [_pair(*row) for row in self._rows]
+
+
+def _pair(
+    id: uuid.UUID,
+    skills: list[str],
+    languages: list[str],
+    modes: list[str],
+    name: str,
+    on_desk: bool,
+    desk_label: str | None,
+    desk_since: datetime | None,
+    weekdays: list[int] | None,
+    starts: list[Any] | None,
+    ends: list[Any] | None,
+    rule_modes: list[str] | None,
+    quotas: list[str | None] | None,
+    valid_froms: list[date | None] | None,
+    valid_untils: list[date | None] | None,
+    booked_starts: list[int] | None,
+    booked_ends: list[int] | None,
+    serving_starts: list[int] | None,
+    serving_ends: list[int] | None,
+    unavailable_starts: list[int] | None,
+    unavailable_ends: list[int] | None,
+) -> tuple[CounsellorRow, LedgerRecord]:
+    rules = zip(
+        weekdays or (),
+        starts or (),
+        ends or (),
+        rule_modes or (),
+        quotas or (),
+        valid_froms or (),
+        valid_untils or (),
+        strict=True,
+    )
+    return (
+        CounsellorRow(id, name, skills, languages, modes, on_desk, desk_label, desk_since),
+        LedgerRecord(
+            id=str(id),
+            skills=frozenset(skills),
+            languages=frozenset(languages),
+            modes=_modes(tuple(modes)),
+            rules=_rules(tuple(rules)),
+            # flat tuples of ints (the core pairs them up)
+            booked_starts=tuple(booked_starts or ()),
+            booked_ends=tuple(booked_ends or ()),
+            unavailable_starts=tuple(unavailable_starts or ()),
+            unavailable_ends=tuple(unavailable_ends or ()),
+            serving_starts=tuple(serving_starts or ()),
+            serving_ends=tuple(serving_ends or ()),
+        ),
+    )
 
 
 @lru_cache(maxsize=4096)

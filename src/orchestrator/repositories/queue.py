@@ -362,9 +362,10 @@ async def load_snapshot(
     services, durations = await _services(session, agency.id, now)
     # the counsellors with their time (the one ledger loader): commitments from now to day's end
     horizon = max(day_end, now + timedelta(hours=1))
-    rows = await load_ledger_records(
+    loaded = await load_ledger_records(
         session, agency_id=agency.id, first_day=day, last_day=day, since=now, until=horizon, now=now
     )
+    rows = loaded.pairs()
     counsellors = {str(row.id): row for row, _ in rows}
     ledgers = {ledger.id: ledger for ledger in build_ledgers([r for _, r in rows], tz.key, day, day)}
 

@@ -20,7 +20,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time, service_spec
-from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.repositories.ledgers import LedgerRows, load_ledger_records
 from orchestrator.repositories.writes import insert_of, insert_together
 from orchestrator.scheduling.availability import (
     ServiceSpec,
@@ -35,7 +35,6 @@ from orchestrator.scheduling.errors import SlotUnavailable
 from orchestrator.scheduling.ledger import (
     Ledger,
     LedgerRange,
-    LedgerRecord,
     build_ledgers,
     ledger_day_window,
     ledger_range,
@@ -176,8 +175,8 @@ async def _ledgers(
     *,
     counsellor_ids: Sequence[uuid.UUID] | None = None,
     exclude_claims: Sequence[uuid.UUID] = (),
-) -> tuple[LedgerRange, tuple[LedgerRecord, ...]]:
-    """The records of the counsellors who could give the service, around ``window`` (one query)."""
+) -> tuple[LedgerRange, LedgerRows]:
+    """The ledgers of the counsellors who could give the service, around ``window`` (one query)."""
     span = ledger_range(window, ctx.tz)
     rows = await load_ledger_records(
         uow.session,
@@ -191,13 +190,14 @@ async def _ledgers(
         counsellor_ids=counsellor_ids,
         exclude_claims=exclude_claims,
     )
-    return span, tuple(record for _, record in rows)
+    return span, rows
 
 
 class OpenSlotsCache:
     """The core's open slots (``open_slots``: before notice, limit and preferences) by what was
-    asked *and the ledgers they were computed from*: the loaded records are part of the key, so
-    an answer can only be reused while every claim, absence and rule it depends on is unchanged.
+    asked *and the ledgers they were computed from*: a digest of every value the loader read is
+    part of the key, so an answer can only be reused while every claim, absence and rule it
+    depends on is unchanged.
     Nothing to invalidate and no stale answer after a commit; a repeated search costs the one
     loading query and a dictionary lookup instead of the computation. Per process, LRU."""
 
@@ -231,7 +231,7 @@ async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days
         raise Invalid("to", f"the range may span at most {max_days} days")
     ctx = await _booking(uow, cmd.actor, cmd.agency_id, cmd.service_id)
     window = Interval(cmd.start, cmd.end)
-    span, records = await _ledgers(uow, ctx, window, now)
+    span, loaded = await _ledgers(uow, ctx, window, now)
     request = SlotRequest(
         mode=Mode(cmd.mode) if cmd.mode else None,
         language=cmd.language,
@@ -240,9 +240,13 @@ async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days
     )
     asked = replace(request, limit=None, preferred_windows=())
     slots = OPEN_SLOTS.get(
-        (ctx.spec, ctx.tz, window, asked, records),
+        (ctx.spec, ctx.tz, window, asked, loaded.digest()),
         lambda: open_slots(
-            ctx.spec, build_ledgers(records, ctx.tz, span.first_day, span.last_day), window, asked, tz=ctx.tz
+            ctx.spec,
+            build_ledgers(loaded.records(), ctx.tz, span.first_day, span.last_day),
+            window,
+            asked,
+            tz=ctx.tz,
         ),
     )
     return rank_slots(ctx.spec, slots, now, request)
@@ -261,17 +265,17 @@ async def _alternatives(
     day); from the days around only when that day has fewer than ``ALTERNATIVES`` free."""
     anyone = replace(request, counsellor_id=None, limit=None)
     if loaded is None:  # a named counsellor's ledger alone was loaded: the day's, for everyone
-        span, records = await _ledgers(uow, ctx, Interval(start, start + ctx.spec.duration), now)
+        span, rows = await _ledgers(uow, ctx, Interval(start, start + ctx.spec.duration), now)
         loaded = (
             ledger_day_window(span, ctx.tz),
-            build_ledgers(records, ctx.tz, span.first_day, span.last_day),
+            build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day),
         )
     window, ledgers = loaded
     slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
     if len(slots) < ALTERNATIVES:
         window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
-        span, records = await _ledgers(uow, ctx, window, now)
-        ledgers = build_ledgers(records, ctx.tz, span.first_day, span.last_day)
+        span, rows = await _ledgers(uow, ctx, window, now)
+        ledgers = build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day)
         slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
     nearest = sorted(slots, key=lambda s: (abs(s.start - start), s.start))[:ALTERNATIVES]
     return [_slot_json(s) for s in sorted(nearest, key=lambda s: s.start)]
@@ -305,10 +309,10 @@ async def _secure(
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
     loaded: tuple[Interval, list[Ledger]] | None = None
     for _ in range(CLAIM_ATTEMPTS):
-        span, records = await _ledgers(
+        span, rows = await _ledgers(
             uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims
         )
-        ledgers = build_ledgers(records, ctx.tz, span.first_day, span.last_day)
+        ledgers = build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day)
         if named is None:  # every counsellor of the asked day: the 409's alternatives come from here
             loaded = (ledger_day_window(span, ctx.tz), ledgers)
         try:
