@@ -195,15 +195,16 @@ async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int) -> dict[str
 
     handouts = await _measure(trips, handout, n, 200)
     issues = await _measure(trips, lambda k: issue(QUEUE_WAITING + k), n, 201)
-    refresh = await _measure(trips, lambda _: _refresh(http, uuid.UUID(agency)), n, 200)
-    return {
-        "queue_handout_300_waiting": handouts,
-        "queue_issue_300_waiting": issues,
-        "queue_refresh_300_waiting": refresh,
-    }
+    result = {"queue_handout_300_waiting": handouts, "queue_issue_300_waiting": issues}
+    try:
+        import orchestrator.services.queue_refresh  # noqa: F401 - absent before the refresh existed
+    except ImportError:
+        return result  # (an older commit, for a before/after comparison: the work was in the requests)
+    result["queue_refresh_300_waiting"] = await _measure(trips, lambda _: _refresh(uuid.UUID(agency)), n, 200)
+    return result
 
 
-async def _refresh(http: httpx.AsyncClient, agency_id: uuid.UUID) -> httpx.Response:
+async def _refresh(agency_id: uuid.UUID) -> httpx.Response:
     """One run of the debounced queue refresh (typical wait, "soon" SMS), as the app runs it."""
     from orchestrator.db import unit_of_work
     from orchestrator.services.queue_refresh import refresh_queue

@@ -29,6 +29,7 @@ MODULES = (
     "bench_booking_http",
     "bench_queue_http",
     "bench_pgbench",
+    "profile_paths",
 )
 
 
@@ -249,6 +250,33 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 "",
             )
         )
+    loop = _get(http, "booking_open_loop") or {}
+    if loop:
+        rows.append(
+            (
+                f"POST appointments, open loop {loop.get('offered_per_s')}/s",
+                "achieved/s · p50 / p99 ms · 5xx",
+                f"{loop.get('achieved_per_s')} · {_get(loop, 'latency', 'p50_ms')} / "
+                f"{_get(loop, 'latency', 'p99_ms')} · {loop.get('server_errors_5xx')}",
+                "",
+                "",
+                "",
+            )
+        )
+    paths = results.get("profile_paths") or {}
+    if "error" not in paths:
+        floor = _get(paths, "health", "cpu_ms_p50")
+        for path, measured in paths.items():
+            rows.append(
+                (
+                    f"server CPU per request: {path}",
+                    "CPU ms p50 · round trips",
+                    f"{measured.get('cpu_ms_p50')} · {measured.get('round_trips')}",
+                    "/health (framework floor)",
+                    floor,
+                    _ratio(measured.get("cpu_ms_p50"), floor),
+                )
+            )
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))
