@@ -559,7 +559,11 @@ async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
             "mode": slot["mode"],
             "job_seeker": {"name": f"O{i}"},
         }
-        resp = await http.post("/api/v1/appointments", json=body)
+        try:
+            resp = await http.post("/api/v1/appointments", json=body)
+        except httpx.HTTPError:  # e.g. a kept-alive connection the server closed while we queued
+            statuses[0] += 1
+            return
         latencies.append((loop.time() - planned) * 1000)
         statuses[resp.status_code] += 1
 
@@ -573,7 +577,8 @@ async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
         "created_201": statuses[201],
         "conflict_409": statuses[409],
         "server_errors_5xx": sum(v for k, v in statuses.items() if k >= 500),
-        "latency": _percentiles(latencies),
+        "transport_errors": statuses[0],
+        "latency": _percentiles(latencies) if latencies else None,
         "server_cpu_ms_per_request": round(cpu_seconds * 1000 / total, 2),
     }
 

@@ -64,8 +64,13 @@ class RoundTrips:
 
 
 async def _measure(
-    trips: RoundTrips, call: Callable[[int], Awaitable[httpx.Response]], n: int, expect: int
+    trips: RoundTrips,
+    call: Callable[[int], Awaitable[httpx.Response]],
+    n: int,
+    expect: int,
+    after: Callable[[int], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
+    """``call`` n times, one at a time; ``after`` (not measured) runs between calls."""
     cpu: list[float] = []
     statements: list[int] = []
     control: list[int] = []
@@ -79,6 +84,8 @@ async def _measure(
             raise RuntimeError(f"expected {expect}, got {response.status_code}: {response.text[:300]}")
         statements.append(s1 - s0)
         control.append(c1 - c0)
+        if after is not None:
+            await after(i)
     return {
         "requests": n,
         "cpu_ms_p50": round(statistics.median(cpu), 3),
@@ -140,18 +147,20 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
             await book(picks[n + k], k)  # warm-up
         results["booking_201"] = await _measure(trips, lambda i: book(picks[i], i), n, 201)
         results["booking_409"] = await _measure(trips, lambda i: book(picks[i], 1000 + i), n, 409)
-        results.update(await _queue(http, trips, n))
+        for waiting in QUEUE_SIZES:
+            results.update(await _queue(http, trips, n, waiting))
     await deps.close()
     return results
 
 
 QUEUE_COUNSELLORS = 40
-QUEUE_WAITING = 300
+QUEUE_SIZES = (10, 300, 1000)
 
 
-async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int) -> dict[str, Any]:
-    """A walk-in agency with 40 counsellors on desk and 300 waiting: one handout is call next,
-    start and complete (one new ticket issued after each, so 300 stay waiting)."""
+async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int, waiting: int) -> dict[str, Any]:
+    """A walk-in agency with 40 counsellors on desk and ``waiting`` people waiting: one handout is
+    call next, start and complete (a new ticket is issued after each, unmeasured, so the queue
+    keeps its size); then ticket issue (300 only) and the queue refresh at that size."""
     admin = {"Authorization": "Bearer " + issue_token(world_of.SECRET, role=Role.ADMIN, subject="b")}
     agency = (
         await http.post(
@@ -179,7 +188,7 @@ async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int) -> dict[str
         body = {"service_id": services[k % 3], "language": "en" if k % 10 == 0 else None}
         return http.post(f"/api/v1/agencies/{agency}/tickets", json=body, headers=admin)
 
-    for k in range(QUEUE_WAITING):
+    for k in range(waiting):
         await issue(k)
 
     async def handout(i: int) -> httpx.Response:
@@ -193,14 +202,18 @@ async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int) -> dict[str
             return started
         return await http.post(f"/api/v1/tickets/{ticket}/complete", headers=admin)
 
-    handouts = await _measure(trips, handout, n, 200)
-    issues = await _measure(trips, lambda k: issue(QUEUE_WAITING + k), n, 201)
-    result = {"queue_handout_300_waiting": handouts, "queue_issue_300_waiting": issues}
+    async def replenish(i: int) -> None:
+        await issue(waiting + i)
+
+    result = {f"queue_handout_{waiting}_waiting": await _measure(trips, handout, n, 200, after=replenish)}
+    if waiting == 300:
+        result["queue_issue_300_waiting"] = await _measure(trips, lambda k: issue(waiting + n + k), n, 201)
     try:
         import orchestrator.services.queue_refresh  # noqa: F401 - absent before the refresh existed
     except ImportError:
         return result  # (an older commit, for a before/after comparison: the work was in the requests)
-    result["queue_refresh_300_waiting"] = await _measure(trips, lambda _: _refresh(uuid.UUID(agency)), n, 200)
+    refresh = await _measure(trips, lambda _: _refresh(uuid.UUID(agency)), n, 200)
+    result[f"queue_refresh_{waiting}_waiting"] = refresh
     return result
 
 

@@ -134,10 +134,16 @@ async def visible_counsellor(
 ) -> tuple[Counsellor, Principal]:
     """Load a counsellor the caller may act on; a counsellor token reaches only itself."""
     counsellor = await get_or_404(uow, Counsellor, counsellor_id)
+    return counsellor, authorize_counsellor(principal, counsellor, *roles)
+
+
+def authorize_counsellor(principal: Principal | None, counsellor: Counsellor, *roles: Role) -> Principal:
+    """The caller, if they may act on ``counsellor``: staff of its agency with one of ``roles``; a
+    counsellor token reaches only itself (anyone else's is a 404, like a missing one)."""
     caller = require_in_agency(principal, counsellor.agency_id, *roles)
     if caller.role is Role.COUNSELLOR and caller.counsellor_id != counsellor.id:
-        raise NotFound(f"no counsellor {counsellor_id}", code="not_found")
-    return counsellor, caller
+        raise NotFound(f"no counsellor {counsellor.id}", code="not_found")
+    return caller
 
 
 async def update_counsellor(

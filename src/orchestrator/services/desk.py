@@ -48,9 +48,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
+
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
-from orchestrator.errors import Conflict, Invalid
+from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
 from orchestrator.repositories.calendars import lock_counsellors
 from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
@@ -61,7 +63,6 @@ from orchestrator.services import admin, audit
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import (
     QUEUE_ROLES,
-    agency_of,
     call_event,
     event,
     notify_called,
@@ -88,12 +89,25 @@ class WorkView:
 
 async def _locked_counsellor(
     uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
-) -> tuple[Counsellor, Principal]:
-    """Take the counsellor's lock (to commit), then load and authorize them: their row is read
-    after the lock, so it is never older than a concurrent request of theirs. (The key comes
-    from the path; a refused caller holds it only until its rollback.)"""
+) -> tuple[Counsellor, Agency, Principal]:
+    """Take the counsellor's lock (to commit), then load them with their agency (one query) and
+    authorize: their row is read after the lock, so it is never older than a concurrent request
+    of theirs. (The key comes from the path; a refused caller holds it only until its rollback.)"""
     await lock_counsellors(uow.session, [counsellor_id])
-    return await admin.visible_counsellor(uow, principal, counsellor_id, *QUEUE_ROLES)
+    found = (await uow.session.execute(_COUNSELLOR_AND_AGENCY, {"id": counsellor_id})).first()
+    if found is None:
+        raise NotFound(f"no counsellor {counsellor_id}", code="not_found")
+    counsellor, agency = found
+    caller = admin.authorize_counsellor(principal, counsellor, *QUEUE_ROLES)
+    return counsellor, agency, caller
+
+
+_COUNSELLOR_AND_AGENCY = (
+    select(Counsellor, Agency)
+    .join(Agency, Agency.id == Counsellor.agency_id)
+    .where(Counsellor.id == bindparam("id"))
+    .execution_options(populate_existing=True)
+)
 
 
 async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> Snapshot:
@@ -171,12 +185,11 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
 
     See the module docstring for why nobody is handed out twice.
     """
-    counsellor, caller = await _locked_counsellor(uow, principal_of(cmd.actor), cmd.counsellor_id)
+    counsellor, agency, caller = await _locked_counsellor(uow, principal_of(cmd.actor), cmd.counsellor_id)
     if not counsellor.active:
         raise Conflict("this counsellor is deactivated", code="inactive")
     if not counsellor.on_desk:
         raise Conflict("go on desk before calling the next person", code="off_desk")
-    agency = await agency_of(uow, counsellor.agency_id)
     snapshot = await load_snapshot(uow.session, agency, now)
     current = snapshot.current_work(counsellor.id)
     if current is not None:
@@ -294,7 +307,7 @@ async def set_desk(uow: UnitOfWork, body: SetDesk, *, now: datetime) -> Counsell
 
     Takes the counsellor's lock like :func:`call_next`, so going off desk never interleaves with
     a call next of the same counsellor (which would hand someone to a closed desk)."""
-    counsellor, caller = await _locked_counsellor(uow, principal_of(body.actor), body.counsellor_id)
+    counsellor, agency, caller = await _locked_counsellor(uow, principal_of(body.actor), body.counsellor_id)
     if not counsellor.active:
         raise Conflict("this counsellor is deactivated", code="inactive")
     label = body.desk_label if body.desk_label is not None else counsellor.desk_label
@@ -313,7 +326,7 @@ async def set_desk(uow: UnitOfWork, body: SetDesk, *, now: datetime) -> Counsell
         on_desk=body.on_desk,
         desk=label,
     )
-    snapshot = await load_snapshot(uow.session, await agency_of(uow, counsellor.agency_id), now)
+    snapshot = await load_snapshot(uow.session, agency, now)
     publish_change(
         uow,
         counsellor.agency_id,
