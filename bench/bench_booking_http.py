@@ -545,6 +545,7 @@ async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
     free = r.json()["slots"]
     total = int(OPEN_LOOP_RATE * OPEN_LOOP_SECONDS)
     latencies: list[float] = []
+    booked_ms: list[float] = []
     statuses: Counter[int] = Counter()
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -565,6 +566,8 @@ async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
             statuses[0] += 1
             return
         latencies.append((loop.time() - planned) * 1000)
+        if resp.status_code == 201:
+            booked_ms.append(latencies[-1])
         statuses[resp.status_code] += 1
 
     cpu_before = _cpu_now()
@@ -576,9 +579,11 @@ async def _open_loop(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
         "achieved_per_s": round(total / elapsed, 1),
         "created_201": statuses[201],
         "conflict_409": statuses[409],
-        "server_errors_5xx": sum(v for k, v in statuses.items() if k >= 500),
+        "shed_503": statuses[503],  # load shedding: an immediate "retry in a second"
+        "server_errors_5xx": sum(v for k, v in statuses.items() if k >= 500 and k != 503),
         "transport_errors": statuses[0],
         "latency": _percentiles(latencies) if latencies else None,
+        "latency_201": _percentiles(booked_ms) if booked_ms else None,
         "server_cpu_ms_per_request": round(cpu_seconds * 1000 / total, 2),
     }
 

@@ -255,9 +255,10 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 f"POST appointments, open loop {loop.get('offered_per_s')}/s",
-                "achieved/s · p50 / p99 ms · 5xx",
+                "answered/s · p50 / p99 ms · 201 / 409 / shed 503 / other 5xx",
                 f"{loop.get('achieved_per_s')} · {_get(loop, 'latency', 'p50_ms')} / "
-                f"{_get(loop, 'latency', 'p99_ms')} · {loop.get('server_errors_5xx')}",
+                f"{_get(loop, 'latency', 'p99_ms')} · {loop.get('created_201')} / "
+                f"{loop.get('conflict_409')} / {loop.get('shed_503')} / {loop.get('server_errors_5xx')}",
                 "",
                 "",
                 "",

@@ -39,6 +39,7 @@ class Settings:
     cancel_cutoff_minutes: int = 120
     availability_max_days: int = 62
     public_rate_limit_per_minute: int = 120
+    max_in_flight: int = 64  # per API process; more at once get 503 + Retry-After (0: no limit)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -60,6 +61,7 @@ class Settings:
             public_rate_limit_per_minute=_int(
                 env, "PUBLIC_RATE_LIMIT_PER_MINUTE", defaults.public_rate_limit_per_minute
             ),
+            max_in_flight=_int(env, "MAX_IN_FLIGHT", defaults.max_in_flight),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or defaults.log_level).upper(),
             log_json=(env.get(PREFIX + "LOG_JSON", "1") not in {"0", "false", "no"}),
         )

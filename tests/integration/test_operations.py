@@ -290,3 +290,37 @@ def test_a_connection_lost_under_a_request_is_a_503_to_retry():
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.content["code"] == "retry"
+
+
+async def test_past_its_limit_of_requests_in_flight_the_server_answers_503_at_once(settings, deps):
+    """Load shedding: with one request in flight and a limit of one, the next gets a problem 503
+    with Retry-After straight away; health probes still answer; once the first is done, service
+    resumes."""
+    import asyncio
+    from dataclasses import replace
+
+    from litestar import get
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    @get("/test/slow", include_in_schema=False)
+    async def slow() -> dict[str, str]:
+        entered.set()
+        await release.wait()
+        return {"done": "yes"}
+
+    app = create_app(replace(settings, max_in_flight=1), deps, route_handlers=[slow])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
+        first = asyncio.create_task(http.get("/test/slow"))
+        await entered.wait()
+        shed = await http.get("/test/slow")
+        assert shed.status_code == 503
+        assert shed.headers["content-type"] == "application/problem+json"
+        assert shed.headers["retry-after"] == "1" and shed.json()["code"] == "overloaded"
+        assert (await http.get("/health")).status_code == 200  # probes are never shed
+        release.set()
+        assert (await first).json() == {"done": "yes"}
+        entered.clear()
+        release.set()
+        assert (await http.get("/test/slow")).status_code == 200

@@ -42,14 +42,15 @@ DESCRIPTIONS = {
     "update with code `retry`)",
     422: "Well-formed but unacceptable: `errors` names each field",
     429: "Too many requests from this client: the `Retry-After` header says when to retry",
-    503: "A dependency (PostgreSQL or Redis) is unreachable",
+    503: "Overloaded (code `overloaded`), or a dependency unreachable: the `Retry-After` header says "
+    "when to retry",
 }
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """Response specs for the given error statuses (400 is always included: any body may be
-    malformed)."""
-    return {status: _spec(status) for status in sorted({400, *statuses})}
+    malformed; so is 503: any request may meet an overloaded server)."""
+    return {status: _spec(status) for status in sorted({400, 503, *statuses})}
 
 
 def _spec(status: int) -> ResponseSpec:
