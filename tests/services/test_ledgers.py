@@ -222,9 +222,9 @@ async def test_the_queue_reads_the_same_counsellor_time_as_before(client, sessio
     """Call next decides on the counsellors' ledgers; the desks it sees (commitments, busy until)
     and its decisions are those of the plain reading of claims and absences."""
     from orchestrator.models import Agency
-    from orchestrator.repositories.queue import load_snapshot
     from orchestrator.scheduling.intervals import merge
     from orchestrator.scheduling.queue import DeskCounsellor, next_work
+    from orchestrator.services.queue_snapshot import load_snapshot
     from tests.integration.test_walkin_queue import issue, open_agency
 
     world = await open_agency(client, desks=3)

@@ -20,12 +20,13 @@ from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Unauthorized
 from orchestrator.models import Agency, Appointment
-from orchestrator.repositories.queue import appointment_label, load_snapshot, local_day
+from orchestrator.repositories.queue import appointment_label, local_day
 from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change, release_claim
+from orchestrator.services.queue_snapshot import load_snapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
 from orchestrator.repositories.calendars import lock_counsellors
-from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
+from orchestrator.repositories.queue import appointment_label
 from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
 from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_work
 from orchestrator.scheduling.transitions import APPOINTMENT, TICKET, AppointmentStatus, TicketStatus
@@ -68,6 +68,7 @@ from orchestrator.services.queue_common import (
     notify_called,
     publish_change,
 )
+from orchestrator.services.queue_snapshot import Snapshot, load_snapshot
 
 # Candidates claimed in one statement: the first round tries the counsellor's top two, each
 # further round (all of them were taken by concurrent callers) the next ones, twice as many.

@@ -34,9 +34,9 @@ from orchestrator.auth import Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Invalid, NotFound
 from orchestrator.models import Agency, Counsellor, JobSeeker, Service, WalkInTicket
-from orchestrator.repositories.queue import Snapshot, minutes_up
-from orchestrator.repositories.queue_board import board_counts
+from orchestrator.repositories.queue import minutes_up
 from orchestrator.repositories.queue_claims import recorded_dedupe_keys
+from orchestrator.services.queue_snapshot import Snapshot, board_counts
 
 DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
 QUEUE_ROLES = (*DESK_ROLES, Role.COUNSELLOR)

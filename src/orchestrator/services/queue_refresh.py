@@ -25,9 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db import UnitOfWork, unit_of_work
 from orchestrator.deps import Enqueuer, Publisher
-from orchestrator.repositories.queue import load_snapshot
-from orchestrator.repositories.queue_board import board_stats
 from orchestrator.services.queue_common import agency_of, notify_soon
+from orchestrator.services.queue_snapshot import board_stats, load_snapshot
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from typing import Any
 from orchestrator.auth import require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.models import Agency
-from orchestrator.repositories.queue import Snapshot, appointment_label, load_snapshot
-from orchestrator.repositories.queue_board import board_stats, recent_calls
+from orchestrator.repositories.queue import appointment_label
+from orchestrator.repositories.queue_board import recent_calls
 from orchestrator.services import admin
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import QUEUE_ROLES, TicketView
+from orchestrator.services.queue_snapshot import Snapshot, board_stats, load_snapshot
 
 
 @dataclass
@@ -73,7 +74,7 @@ async def board_snapshot(uow: UnitOfWork, agency_id: uuid.UUID, *, now: datetime
         "type": "snapshot",
         "at": now.isoformat(),
         "agency": agency.name,
-        "calls": await recent_calls(uow.session, snapshot),
+        "calls": await recent_calls(uow.session, snapshot.agency.id, snapshot.day, snapshot.tz),
         **board_stats(snapshot),
     }
 

@@ -29,7 +29,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims
-from orchestrator.repositories.queue import expected_duration, load_snapshot, local_day
+from orchestrator.repositories.queue import local_day
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
@@ -49,6 +49,7 @@ from orchestrator.services.queue_common import (
     publish_change,
     release_claim,
 )
+from orchestrator.services.queue_snapshot import expected_duration, load_snapshot
 
 SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
 
