@@ -290,7 +290,7 @@ async def _start_appointment(
         appointment.agency_id,
         event(
             APPOINTMENT.move("start", AppointmentStatus.CHECKED_IN).live_event,
-            snapshot.busy(str(counsellor.id), appointment.ends_at),
+            snapshot,  # its counters (waiting, desks open) do not change with this start
             kind="appointment",
             id=str(appointment.id),
             number=None,

@@ -126,13 +126,6 @@ class Snapshot:
         tickets = {k: v for k, v in self.tickets.items() if k != item_id}
         return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
 
-    def busy(self, counsellor_id: str, until: datetime) -> Snapshot:
-        """The same snapshot with a counsellor now busy until ``until`` (for wait estimates)."""
-        counsellors = tuple(
-            replace(c, busy_until=until) if c.id == counsellor_id else c for c in self.state.counsellors
-        )
-        return replace(self, state=replace(self.state, counsellors=counsellors), _order=None, _waits=None)
-
 
 def waiting_ticket(row: Any) -> WaitingTicket:
     """The core's ticket of a row (memoized by the row's values: a queue of 300 is rebuilt on
