@@ -30,6 +30,7 @@ from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims
 from orchestrator.repositories.queue import local_day
+from orchestrator.repositories.writes import insert_of, insert_together
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
@@ -158,6 +159,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
         phone = e164_phone(body.phone, region=phone_region(agency.timezone))
         # A number given for the queue is consent to be texted about this ticket.
         seeker = JobSeeker(
+            id=uuid.uuid4(),  # written with the ticket, in one statement
             agency_id=agency.id,
             name=body.name,
             phone=phone,
@@ -165,8 +167,6 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
             preferred_channel="sms" if phone else "none",
             consent_sms=phone is not None,
         )
-        uow.session.add(seeker)
-        await uow.session.flush()
     snapshot_day = local_day(agency_tz(agency), now)
     # The queue is read before the numbers are taken, and the new ticket added to it in memory:
     # the counter rows stay locked until commit, so nothing slow may run after them. (Position
@@ -175,7 +175,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
     snapshot = await load_snapshot(uow.session, agency, now)
     number, seq = await _next_numbers(uow, agency.id, snapshot_day, service.ticket_prefix)
     ticket = WalkInTicket(
-        id=uuid.uuid4(),  # known now: the ticket is written with the rest at commit, no flush here
+        id=uuid.uuid4(),
         agency_id=agency.id,
         service_id=service.id,
         job_seeker_id=seeker.id if seeker else None,
@@ -193,9 +193,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
         call_count=0,
         created_by=caller.actor,
     )
-    uow.session.add(ticket)
-    audit.record(
-        uow,
+    issued = audit.event(
         actor=caller.actor,
         action="ticket.issued",
         entity=ticket,
@@ -204,6 +202,9 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
         service_id=service.id,
         priority=ticket.priority,
     )
+    # the person, the ticket and its audit row: one round trip (the counter rows are locked)
+    writes = [insert_of(seeker)] if seeker is not None else []
+    await insert_together(uow.session, [*writes, insert_of(ticket), insert_of(issued)])
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
     # a new ticket moves nobody forward: counters only, no "soon" SMS
