@@ -1,10 +1,17 @@
-"""The one loader of counsellors' time: :class:`~orchestrator.scheduling.ledger.LedgerRecord`
-rows, one per active counsellor, in one query.
+"""The one loader of counsellors' time: one row per active counsellor, in one query.
 
-Each row carries the counsellor's profile, their weekly rules valid in the range, and their live
-claims and absences around it as arrays of epoch microseconds (``int8``): PostgreSQL converts
-the times, asyncpg decodes a few arrays instead of thousands of ``timestamptz`` values, and no
-``datetime`` is built. The core turns records into ledgers (``scheduling.ledger.build_ledgers``).
+Each row carries the counsellor's profile and desk state, their weekly rules valid in the range,
+and their live claims and absences around it as arrays of epoch microseconds (``int8``,
+``epoch_us()``): PostgreSQL converts the times, asyncpg decodes a few arrays instead of thousands
+of ``timestamptz`` values, and no ``datetime`` is built. :class:`LedgerRows` gives a digest of
+everything read (the availability cache's key) and the typed rows, built only when needed; the
+core turns :class:`~orchestrator.scheduling.ledger.LedgerRecord`\ s into ledgers
+(``scheduling.ledger.build_ledgers``).
+
+Claims of kinds appointment, hold and callback are the counsellor's booked time, kind service
+their serving time (a walk-in in progress); both are load. Kind busy (imported or entered busy
+blocks) only blocks time, like absences. Aggregates run over ordered subqueries, so identical
+weekly schedules give identical rule tuples (expanded once) and equal claims equal arrays.
 """
 
 from __future__ import annotations
@@ -24,11 +31,6 @@ from orchestrator.scheduling.ledger import LedgerRecord
 from orchestrator.scheduling.rules import WeeklyRule
 from orchestrator.scheduling.types import Mode
 
-# Claims of kinds appointment, hold, callback and service are the counsellor's load; the other
-# kind ("busy": imported or entered busy blocks) only blocks time, like absences.
-
-# Aggregates over ordered subqueries: identical weekly schedules give identical rule tuples
-# (their expansion is shared), and equal claims give equal arrays (the availability cache's key).
 _LEDGERS = text(
     """
 SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.desk_since,
