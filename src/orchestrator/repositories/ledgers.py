@@ -5,7 +5,7 @@ and their live claims and absences around it as arrays of epoch microseconds (``
 ``epoch_us()``): PostgreSQL converts the times, asyncpg decodes a few arrays instead of thousands
 of ``timestamptz`` values, and no ``datetime`` is built. :class:`LedgerRows` gives a digest of
 everything read (the availability cache's key) and the typed rows, built only when needed; the
-core turns :class:`~orchestrator.scheduling.ledger.LedgerRecord`\ s into ledgers
+core turns the records (:class:`~orchestrator.scheduling.ledger.LedgerRecord`) into ledgers
 (``scheduling.ledger.build_ledgers``).
 
 Claims of kinds appointment, hold and callback are the counsellor's booked time, kind service
