@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator.models import Agency
 from orchestrator.repositories.queue import (
     QueueRows,
+    ServiceRows,
     appointment_label,
     load_queue_rows,
     load_services,
@@ -185,7 +186,7 @@ async def expected_duration(
     return durations.get(str(service_id), timedelta(minutes=15))
 
 
-def _durations(services: Any) -> dict[str, timedelta]:
+def _durations(services: ServiceRows) -> dict[str, timedelta]:
     """Expected durations: observed service times, the nominal duration as the prior."""
     priors = {key: timedelta(minutes=s.duration_minutes) for key, s in services.rows.items()}
     return observed_durations(services.samples, priors)
