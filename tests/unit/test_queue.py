@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +19,10 @@ from orchestrator.scheduling.queue import (
     ServiceInfo,
     SkipReason,
     WaitingTicket,
+    WorkDecision,
     WorkKind,
     next_work,
+    next_works,
     order_queue,
 )
 from orchestrator.scheduling.types import Interval, Mode
@@ -432,3 +435,28 @@ def _first_takeable(c: DeskCounsellor, order: list[WaitingTicket], s: QueueState
         if _can_serve(c, t, s, POLICY) and not _reserved_elsewhere(c, t, s, starving):
             return t
     return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(tickets_st, counsellors_st, appointments_st, st.integers(min_value=1, max_value=6))
+def test_next_works_is_next_work_again_and_again_without_the_previous_choices(
+    tickets: list[WaitingTicket],
+    counsellors: list[DeskCounsellor],
+    appointments: list[DueAppointment],
+    count: int,
+) -> None:
+    """Call next ranks the queue once for its candidates: the same answers as asking the core
+    again on the queue without the tickets already chosen."""
+    s = state(tickets, counsellors, appointments)
+    for c in counsellors:
+        expected: list[WorkDecision] = []
+        rest = s
+        while len(expected) < count:
+            decision = next_work(c, NOW, rest, POLICY)
+            if decision is None:
+                break
+            expected.append(decision)
+            if decision.kind is WorkKind.APPOINTMENT:
+                break
+            rest = replace(rest, tickets=tuple(t for t in rest.tickets if t.id != decision.item_id))
+        assert next_works(c, NOW, s, POLICY, count) == expected

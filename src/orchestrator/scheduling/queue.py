@@ -566,50 +566,76 @@ def next_work(
     - Deterministic: the result does not depend on the order of any input collection.
     - The counsellor's ``busy_until`` is ignored: whoever asks is free.
     """
+    works = next_works(counsellor, now, state, policy, 1)
+    return works[0] if works else None
+
+
+def next_works(
+    counsellor: DeskCounsellor, now: datetime, state: QueueState, policy: QueuePolicy, count: int
+) -> list[WorkDecision]:
+    """The counsellor's next ``count`` choices, best first: the same as calling :func:`next_work`
+    again and again on ``state`` without the previous choices, but ranking the queue once (call
+    next claims the first of them nobody else holds). A due appointment comes first and alone."""
     now = require_utc(now)
     if not counsellor.on_desk:
-        return None
+        return []
     appointment = _due_appointment(counsellor, now, state, policy)
     if appointment is not None:
-        return WorkDecision(
-            kind=WorkKind.APPOINTMENT,
-            item_id=appointment.id,
-            reason=Reason.APPOINTMENT_DUE,
-            detail=(
-                ("service_id", appointment.service_id),
-                ("starts_at", appointment.starts_at.isoformat()),
-                ("late_s", _seconds(max(now - appointment.starts_at, timedelta(0)))),
-            ),
-        )
+        return [
+            WorkDecision(
+                kind=WorkKind.APPOINTMENT,
+                item_id=appointment.id,
+                reason=Reason.APPOINTMENT_DUE,
+                detail=(
+                    ("service_id", appointment.service_id),
+                    ("starts_at", appointment.starts_at.isoformat()),
+                    ("late_s", _seconds(max(now - appointment.starts_at, timedelta(0)))),
+                ),
+            )
+        ]
+    return _ticket_choices(counsellor, now, state, policy, count)
+
+
+def _ticket_choices(
+    counsellor: DeskCounsellor, now: datetime, state: QueueState, policy: QueuePolicy, count: int
+) -> list[WorkDecision]:
+    """Up to ``count`` tickets for the counsellor in :func:`next_work` order, each one chosen as
+    if the previous ones were gone (choices depend on each ticket alone, never on the others)."""
     book = Book(state, policy)
     gap_end = counsellor.next_commitment(now)
-    skips: list[Skip] = []
-    index, tier, _ = book.choose(
-        counsellor,
-        now,
-        gap_end,
-        static=lambda i: static_block(
-            counsellor, book.tickets[i], book.services[book.tickets[i].service_id], policy
-        ),
-        skips=skips,
-    )
-    if index is None:
-        return None
-    ticket = book.tickets[index]
-    return WorkDecision(
-        kind=WorkKind.TICKET,
-        item_id=ticket.id,
-        reason=_TIER_REASON[tier],
-        detail=(
-            ("number", ticket.number),
-            ("service_id", ticket.service_id),
-            ("priority", str(ticket.priority)),
-            ("waited_s", _seconds(now - ticket.arrived_at)),
-            ("starves_after_s", _seconds(book.starve_at[index] - ticket.arrived_at)),
-            ("gap_s", "none" if gap_end is None else _seconds(gap_end - now)),
-        ),
-        skipped=tuple(skips),
-    )
+    decisions: list[WorkDecision] = []
+    while len(decisions) < count:
+        skips: list[Skip] = []
+        index, tier, _ = book.choose(
+            counsellor,
+            now,
+            gap_end,
+            static=lambda i: static_block(
+                counsellor, book.tickets[i], book.services[book.tickets[i].service_id], policy
+            ),
+            skips=skips,
+        )
+        if index is None:
+            break
+        book.discard(index)
+        ticket = book.tickets[index]
+        decisions.append(
+            WorkDecision(
+                kind=WorkKind.TICKET,
+                item_id=ticket.id,
+                reason=_TIER_REASON[tier],
+                detail=(
+                    ("number", ticket.number),
+                    ("service_id", ticket.service_id),
+                    ("priority", str(ticket.priority)),
+                    ("waited_s", _seconds(now - ticket.arrived_at)),
+                    ("starves_after_s", _seconds(book.starve_at[index] - ticket.arrived_at)),
+                    ("gap_s", "none" if gap_end is None else _seconds(gap_end - now)),
+                ),
+                skipped=tuple(skips),
+            )
+        )
+    return decisions
 
 
 def order_queue(state: QueueState, now: datetime, policy: QueuePolicy) -> list[WaitingTicket]:

@@ -57,7 +57,7 @@ from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
 from orchestrator.repositories.calendars import lock_counsellors
 from orchestrator.repositories.queue import appointment_label
 from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
-from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_work
+from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_works
 from orchestrator.scheduling.transitions import APPOINTMENT, TICKET, AppointmentStatus, TicketStatus
 from orchestrator.services import admin, audit
 from orchestrator.services.commands import Actor, Channel, principal_of
@@ -72,7 +72,7 @@ from orchestrator.services.queue_snapshot import Snapshot, load_snapshot
 
 # Candidates claimed in one statement: the first round tries the counsellor's top two, each
 # further round (all of them were taken by concurrent callers) the next ones, twice as many.
-# Ranking costs one ``next_work`` per candidate whatever the rounds, a round one statement:
+# Each round ranks the queue once (``next_works``) and claims in one statement:
 # without contention the first round wins; 2+4+…+64 = 126 candidates cover any realistic race.
 FIRST_CANDIDATES = 2
 MAX_CLAIM_ROUNDS = 6
@@ -144,20 +144,10 @@ async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> 
 
 
 def _ranked(desk: DeskCounsellor, snapshot: Snapshot, count: int) -> tuple[list[WorkDecision], Snapshot]:
-    """The counsellor's next ``count`` choices in the core's order (each one is ``next_work`` on
-    the snapshot without the previous ones), and the snapshot without them. A due appointment
-    comes first and alone."""
-    decisions: list[WorkDecision] = []
-    rest = snapshot
-    while len(decisions) < count:
-        decision = next_work(desk, snapshot.now, rest.state, rest.policy)
-        if decision is None:
-            break
-        if decision.kind is WorkKind.APPOINTMENT:
-            return [decision], rest.without(decision.item_id)
-        decisions.append(decision)
-        rest = rest.without(decision.item_id)
-    return decisions, rest
+    """The counsellor's next ``count`` choices in the core's order (the queue ranked once), and
+    the snapshot without them. A due appointment comes first and alone."""
+    decisions = next_works(desk, snapshot.now, snapshot.state, snapshot.policy, count)
+    return decisions, snapshot.without(*(d.item_id for d in decisions))
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,9 @@ class Snapshot:
         return {t.id: index + 1 for index, t in enumerate(self.order())}
 
     def waiting_count(self) -> int:
-        return len(self.order())
+        """People waiting who can still be called: :func:`order_queue`'s length, without ranking."""
+        limit = self.policy.max_calls_before_no_show
+        return sum(1 for t in self.state.tickets if t.call_count < limit)
 
     def typical_wait_minutes(self) -> int | None:
         """Median estimated wait of the people waiting now (None: nobody waiting or no desk)."""
@@ -116,15 +118,16 @@ class Snapshot:
         tickets = {**self.tickets, str(row.id): row}
         return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
 
-    def without(self, item_id: str) -> Snapshot:
-        """The same snapshot with one waiting ticket or due appointment gone (it was just called,
+    def without(self, *item_ids: str) -> Snapshot:
+        """The same snapshot with waiting tickets or due appointments gone (just called,
         cancelled, claimed by someone else, …)."""
+        gone = set(item_ids)
         state = replace(
             self.state,
-            tickets=tuple(t for t in self.state.tickets if t.id != item_id),
-            appointments=tuple(a for a in self.state.appointments if a.id != item_id),
+            tickets=tuple(t for t in self.state.tickets if t.id not in gone),
+            appointments=tuple(a for a in self.state.appointments if a.id not in gone),
         )
-        tickets = {k: v for k, v in self.tickets.items() if k != item_id}
+        tickets = {k: v for k, v in self.tickets.items() if k not in gone}
         return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
 
 
