@@ -175,7 +175,7 @@ async def _ledgers(
     *,
     counsellor_ids: Sequence[uuid.UUID] | None = None,
     exclude_claims: Sequence[uuid.UUID] = (),
-) -> tuple[LedgerRange, LedgerRows]:
+) -> Loaded:
     """The ledgers of the counsellors who could give the service, around ``window`` (one query)."""
     span = ledger_range(window, ctx.tz)
     rows = await load_ledger_records(
@@ -190,7 +190,29 @@ async def _ledgers(
         counsellor_ids=counsellor_ids,
         exclude_claims=exclude_claims,
     )
-    return span, rows
+    return Loaded(span, rows, ctx.tz)
+
+
+@dataclass
+class Loaded:
+    """Ledgers read for a window: the rows as read (their digest keys the availability cache)
+    and the core's ledgers, built from them once, when first needed."""
+
+    span: LedgerRange
+    rows: LedgerRows
+    tz: str
+    _ledgers: list[Ledger] | None = None
+
+    def ledgers(self) -> list[Ledger]:
+        if self._ledgers is None:
+            self._ledgers = build_ledgers(
+                self.rows.records(), self.tz, self.span.first_day, self.span.last_day
+            )
+        return self._ledgers
+
+    def days(self) -> Interval:
+        """The whole local days the ledgers cover (the starts they can decide)."""
+        return ledger_day_window(self.span, self.tz)
 
 
 class OpenSlotsCache:
@@ -231,7 +253,7 @@ async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days
         raise Invalid("to", f"the range may span at most {max_days} days")
     ctx = await _booking(uow, cmd.actor, cmd.agency_id, cmd.service_id)
     window = Interval(cmd.start, cmd.end)
-    span, loaded = await _ledgers(uow, ctx, window, now)
+    loaded = await _ledgers(uow, ctx, window, now)
     request = SlotRequest(
         mode=Mode(cmd.mode) if cmd.mode else None,
         language=cmd.language,
@@ -240,14 +262,8 @@ async def find_slots(uow: UnitOfWork, cmd: FindSlots, *, now: datetime, max_days
     )
     asked = replace(request, limit=None, preferred_windows=())
     slots = OPEN_SLOTS.get(
-        (ctx.spec, ctx.tz, window, asked, loaded.digest()),
-        lambda: open_slots(
-            ctx.spec,
-            build_ledgers(loaded.records(), ctx.tz, span.first_day, span.last_day),
-            window,
-            asked,
-            tz=ctx.tz,
-        ),
+        (ctx.spec, ctx.tz, window, asked, loaded.rows.digest()),
+        lambda: open_slots(ctx.spec, loaded.ledgers(), window, asked, tz=ctx.tz),
     )
     return rank_slots(ctx.spec, slots, now, request)
 
@@ -258,25 +274,22 @@ async def _alternatives(
     start: datetime,
     now: datetime,
     request: SlotRequest,
-    loaded: tuple[Interval, list[Ledger]] | None,
+    day: Loaded | None,
 ) -> list[dict[str, str]]:
     """The free slots nearest to the one asked for (same mode), for a 409 body: on the asked
-    day, from the ledgers already loaded when they hold every counsellor (else one load of that
-    day); from the days around only when that day has fewer than ``ALTERNATIVES`` free."""
+    day, from ``day``'s ledgers when they hold every counsellor (else one load of that day); from
+    the days around only when that day has fewer than ``ALTERNATIVES`` free."""
     anyone = replace(request, counsellor_id=None, limit=None)
-    if loaded is None:  # a named counsellor's ledger alone was loaded: the day's, for everyone
-        span, rows = await _ledgers(uow, ctx, Interval(start, start + ctx.spec.duration), now)
-        loaded = (
-            ledger_day_window(span, ctx.tz),
-            build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day),
-        )
-    window, ledgers = loaded
-    slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
+
+    def others(ledgers: list[Ledger], window: Interval) -> list[Slot]:
+        return [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
+
+    if day is None:  # a named counsellor's ledger alone was loaded: the day's, for everyone
+        day = await _ledgers(uow, ctx, Interval(start, start + ctx.spec.duration), now)
+    slots = others(day.ledgers(), day.days())
     if len(slots) < ALTERNATIVES:
-        window = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
-        span, rows = await _ledgers(uow, ctx, window, now)
-        ledgers = build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day)
-        slots = [s for s in free_slots(ctx.spec, ledgers, window, now, anyone, tz=ctx.tz) if s.start != start]
+        around = Interval(max(now, start - timedelta(days=1)), start + timedelta(days=ALTERNATIVE_DAYS))
+        slots = others((await _ledgers(uow, ctx, around, now)).ledgers(), around)
     nearest = sorted(slots, key=lambda s: (abs(s.start - start), s.start))[:ALTERNATIVES]
     return [_slot_json(s) for s in sorted(nearest, key=lambda s: s.start)]
 
@@ -307,16 +320,13 @@ async def _secure(
     exclude_claims = (replacing,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
-    loaded: tuple[Interval, list[Ledger]] | None = None
+    day: Loaded | None = None
     for _ in range(CLAIM_ATTEMPTS):
-        span, rows = await _ledgers(
-            uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims
-        )
-        ledgers = build_ledgers(rows.records(), ctx.tz, span.first_day, span.last_day)
+        loaded = await _ledgers(uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims)
         if named is None:  # every counsellor of the asked day: the 409's alternatives come from here
-            loaded = (ledger_day_window(span, ctx.tz), ledgers)
+            day = loaded
         try:
-            slot = pick_slot(ctx.spec, ledgers, start, Mode(mode), now, request, tz=ctx.tz)
+            slot = pick_slot(ctx.spec, loaded.ledgers(), start, Mode(mode), now, request, tz=ctx.tz)
         except SlotUnavailable as exc:
             if exc.code in INVALID_CODES:
                 field = INVALID_CODES[exc.code]
@@ -341,7 +351,7 @@ async def _secure(
     raise Conflict(
         "this time is not available",
         code="slot_unavailable",
-        alternatives=await _alternatives(uow, ctx, start, now, request, loaded),
+        alternatives=await _alternatives(uow, ctx, start, now, request, day),
     )
 
 
