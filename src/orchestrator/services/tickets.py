@@ -29,7 +29,6 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims
-from orchestrator.repositories.queue import local_day
 from orchestrator.repositories.writes import insert_of, insert_together
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
@@ -42,7 +41,6 @@ from orchestrator.services.queue_common import (
     TicketView,
     active_in_agency,
     agency_of,
-    agency_tz,
     call_event,
     event,
     light_event,
@@ -149,11 +147,19 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
             "a kiosk issues ordinary tickets; priority is set at the front desk", code="forbidden"
         )
     _require_open(agency, caller, body.outside_hours, now)
-    service = await active_in_agency(uow, Service, body.service_id, agency.id, "service_id", "service")
-    if body.preferred_counsellor_id is not None:
-        await active_in_agency(
-            uow, Counsellor, body.preferred_counsellor_id, agency.id, "preferred_counsellor_id", "counsellor"
-        )
+    # The queue is read before the numbers are taken, and the new ticket added to it in memory:
+    # the counter rows stay locked until commit, so nothing slow may run after them. (Position
+    # and wait are estimates; a ticket issued or called in those few milliseconds is the only
+    # difference.) Its rows also hold the agency's services and active counsellors.
+    snapshot = await load_snapshot(uow.session, agency, now)
+    service = snapshot.services.get(str(body.service_id))
+    if service is None or not service.active:
+        raise Invalid("service_id", "no active service with this id in this agency")
+    if (
+        body.preferred_counsellor_id is not None
+        and str(body.preferred_counsellor_id) not in snapshot.counsellors
+    ):
+        raise Invalid("preferred_counsellor_id", "no active counsellor with this id in this agency")
     seeker: JobSeeker | None = None
     if body.name or body.phone:
         phone = e164_phone(body.phone, region=phone_region(agency.timezone))
@@ -167,20 +173,14 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
             preferred_channel="sms" if phone else "none",
             consent_sms=phone is not None,
         )
-    snapshot_day = local_day(agency_tz(agency), now)
-    # The queue is read before the numbers are taken, and the new ticket added to it in memory:
-    # the counter rows stay locked until commit, so nothing slow may run after them. (Position
-    # and wait are estimates; a ticket issued or called in those few milliseconds is the only
-    # difference.)
-    snapshot = await load_snapshot(uow.session, agency, now)
-    number, seq = await _next_numbers(uow, agency.id, snapshot_day, service.ticket_prefix)
+    number, seq = await _next_numbers(uow, agency.id, snapshot.day, service.ticket_prefix)
     ticket = WalkInTicket(
         id=uuid.uuid4(),
         agency_id=agency.id,
         service_id=service.id,
         job_seeker_id=seeker.id if seeker else None,
         number=f"{service.ticket_prefix}{number:03d}",
-        local_day=snapshot_day,
+        local_day=snapshot.day,
         seq=seq,
         status=TicketStatus.WAITING,
         priority=body.priority,
