@@ -133,6 +133,15 @@ async def test_issue_ticket_roles_and_scoping(client):
         422,
         field="service_id",
     )
+    # and so is another agency's counsellor as the preferred one
+    stranger = await make_counsellor(client, elsewhere["id"], email="stranger@example.org")
+    assert_problem(
+        await client.post(
+            url, json={**body, "preferred_counsellor_id": stranger["id"]}, headers=front(agency_id)
+        ),
+        422,
+        field="preferred_counsellor_id",
+    )
 
 
 async def test_issue_ticket_validation(client, sessions):
