@@ -108,7 +108,6 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
     deps.board_refresh_seconds = 3600.0
     assert deps.engine is not None
     trips = RoundTrips(deps.engine)
-    _DEPS[:] = [deps]
     app = create_app(settings, deps)
     transport = httpx.ASGITransport(app=app)
     results: dict[str, Any] = {}
@@ -148,7 +147,7 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
         results["booking_201"] = await _measure(trips, lambda i: book(picks[i], i), n, 201)
         results["booking_409"] = await _measure(trips, lambda i: book(picks[i], 1000 + i), n, 409)
         for waiting in QUEUE_SIZES:
-            results.update(await _queue(http, trips, n, waiting))
+            results.update(await _queue(http, deps, trips, n, waiting))
     await deps.close()
     return results
 
@@ -157,7 +156,9 @@ QUEUE_COUNSELLORS = 40
 QUEUE_SIZES = (10, 300, 1000)
 
 
-async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int, waiting: int) -> dict[str, Any]:
+async def _queue(
+    http: httpx.AsyncClient, deps: Deps, trips: RoundTrips, n: int, waiting: int
+) -> dict[str, Any]:
     """A walk-in agency with 40 counsellors on desk and ``waiting`` people waiting: one handout is
     call next, start and complete (a new ticket is issued after each, unmeasured, so the queue
     keeps its size); then ticket issue (300 only) and the queue refresh at that size."""
@@ -212,23 +213,19 @@ async def _queue(http: httpx.AsyncClient, trips: RoundTrips, n: int, waiting: in
         import orchestrator.services.queue_refresh  # noqa: F401 - absent before the refresh existed
     except ImportError:
         return result  # (an older commit, for a before/after comparison: the work was in the requests)
-    refresh = await _measure(trips, lambda _: _refresh(uuid.UUID(agency)), n, 200)
+    refresh = await _measure(trips, lambda _: _refresh(deps, uuid.UUID(agency)), n, 200)
     result[f"queue_refresh_{waiting}_waiting"] = refresh
     return result
 
 
-async def _refresh(agency_id: uuid.UUID) -> httpx.Response:
+async def _refresh(deps: Deps, agency_id: uuid.UUID) -> httpx.Response:
     """One run of the debounced queue refresh (typical wait, "soon" SMS), as the app runs it."""
     from orchestrator.db import unit_of_work
     from orchestrator.services.queue_refresh import refresh_queue
 
-    deps = _DEPS[0]
     async with unit_of_work(deps.sessions, deps.publisher, deps.enqueuer) as uow:
         await refresh_queue(uow, agency_id, now=deps.clock())
     return httpx.Response(200)
-
-
-_DEPS: list[Deps] = []
 
 
 def run(n: int = 50) -> dict[str, Any]:
