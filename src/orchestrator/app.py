@@ -31,7 +31,7 @@ from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.channels.overload import shed_load
 from orchestrator.channels.ratelimit import rate_limit
 from orchestrator.db import UnitOfWork, connection_lost, sqlstate, unit_of_work
-from orchestrator.deps import Clock, Deps
+from orchestrator.deps import Clock, Deps, Messaging
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
 from orchestrator.scheduling.transitions import BadTransition
@@ -118,6 +118,8 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
         response = problem(409, "Conflict", "concurrent update, try again", code="retry")
         response.headers["Retry-After"] = "1"
         return response
+    if isinstance(exc, DBAPIError) and sqlstate(exc) == "23505":  # a concurrent twin won the race
+        return problem(409, "Conflict", "this value is already taken", code="conflict")
     if connection_lost(exc):  # nothing was committed: the transaction died with its connection
         log.warning("database connection lost during a request")
         response = problem(503, "Service unavailable", "database connection lost, try again", code="retry")
@@ -199,10 +201,11 @@ def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
-    from orchestrator.channels import admin, walkin, web
+    from orchestrator.channels import admin, sms, walkin, web
 
     owned = deps is None
     resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
+    resolved["deps"].messaging = Messaging.from_settings(settings)
     refresh = resolved["deps"].queue_refresh
     if refresh is None:
         d = resolved["deps"]
@@ -229,7 +232,9 @@ def create_app(
 
     async def provide_uow() -> AsyncIterator[UnitOfWork]:
         deps = resolved["deps"]
-        async with unit_of_work(deps.sessions, deps.publisher, deps.enqueuer, deps.queue_refresh) as uow:
+        async with unit_of_work(
+            deps.sessions, deps.publisher, deps.enqueuer, deps.queue_refresh, deps.messaging
+        ) as uow:
             yield uow
 
     def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
@@ -276,6 +281,7 @@ def create_app(
         *admin.HANDLERS,
         web.router(public_limit),
         *walkin.HANDLERS,
+        *sms.HANDLERS,
         *(route_handlers or []),
     ]
     app = Litestar(

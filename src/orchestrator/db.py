@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from orchestrator.deps import Enqueuer, Publisher, QueueRefresh
+from orchestrator.deps import Enqueuer, Messaging, Publisher, QueueRefresh
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class UnitOfWork:
     publisher: Publisher | None = None
     enqueuer: Enqueuer | None = None
     queue_refresh: QueueRefresh | None = None
+    messaging: Messaging = field(default_factory=Messaging)
     _after_commit: list[AfterCommit] = field(default_factory=list)
 
     def after_commit(self, hook: AfterCommit) -> None:
@@ -124,10 +125,11 @@ async def unit_of_work(
     publisher: Publisher | None = None,
     enqueuer: Enqueuer | None = None,
     queue_refresh: QueueRefresh | None = None,
+    messaging: Messaging | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """Open a session; commit and run hooks on success, roll back on any exception."""
     async with sessions() as session:
-        uow = UnitOfWork(session, publisher, enqueuer, queue_refresh)
+        uow = UnitOfWork(session, publisher, enqueuer, queue_refresh, messaging or Messaging())
         try:
             yield uow
         except BaseException:

@@ -12,13 +12,14 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator import live
+from orchestrator.scheduling.reminders import QuietHours
 from orchestrator.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -49,6 +50,64 @@ class QueueRefresh(Protocol):
 
     async def request(self, agency_id: uuid.UUID, *, notify: bool = True) -> None:
         """``notify=False``: counters only (a new ticket moves nobody forward: no "soon" SMS)."""
+
+
+@dataclass(frozen=True)
+class Messaging:
+    """How messages to job seekers are written and paced (from ``Settings``)."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    quiet: QuietHours = field(default_factory=QuietHours)
+    reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=48), timedelta(hours=2))
+    per_number_per_hour: int = 6
+    inbound_per_number_per_hour: int = 30
+    grace: timedelta = timedelta(seconds=10)
+    stale: timedelta = timedelta(seconds=120)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Messaging:
+        return cls(
+            public_base_url=settings.public_base_url.rstrip("/"),
+            quiet=QuietHours.parse(settings.quiet_hours),
+            reminder_offsets=tuple(timedelta(hours=h) for h in settings.reminder_offsets_hours),
+            per_number_per_hour=settings.sms_per_number_per_hour,
+            inbound_per_number_per_hour=settings.sms_inbound_per_number_per_hour,
+            grace=timedelta(seconds=settings.outbox_grace_seconds),
+            stale=timedelta(seconds=settings.outbox_stale_seconds),
+        )
+
+    def manage_link(self, token: str | None) -> str | None:
+        return f"{self.public_base_url}/m/{token}" if token else None
+
+
+@dataclass(frozen=True, slots=True)
+class SentSms:
+    """What the provider said when it took a message: its id (``SM…``) and first status."""
+
+    sid: str
+    status: str
+
+
+class SmsRefused(Exception):
+    """The provider did not take the message. ``permanent``: it never will (bad number, opted
+    out, landline); otherwise (rate limit, 5xx, network) a later attempt may succeed."""
+
+    def __init__(self, code: int | None, permanent: bool, detail: str = "") -> None:
+        super().__init__(f"SMS refused (code {code}): {detail}")
+        self.code, self.permanent = code, permanent
+
+
+class SmsOutcomeUnknown(Exception):
+    """The request may have reached the provider (timeout, connection cut mid-answer): the
+    message may or may not exist. Never resend blind; settle it with ``find_sent`` first."""
+
+
+class SmsSender(Protocol):
+    """Sends one SMS; finds one already sent (to settle a send whose outcome we did not record)."""
+
+    async def send(self, to: str, body: str, *, status_callback: str | None) -> SentSms: ...
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> SentSms | None: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +145,7 @@ class Deps:
     publisher: Publisher | None = None  # default: live events on ``redis``
     enqueuer: Enqueuer | None = None  # default: arq on ``redis``
     queue_refresh: QueueRefresh | None = None  # default (set by the app): debounced, in-process
+    messaging: Messaging = field(default_factory=Messaging)
     board_refresh_seconds: float = 0.25  # at most this long between a change and the new counters
     # set when the server starts stopping: open SSE streams end at once instead of being cut
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,7 +175,10 @@ class Deps:
             raise RuntimeError("database_url and redis_url must be resolved before building the app")
         engine = make_engine(settings.database_url)
         return cls(
-            sessions=make_sessionmaker(engine), redis=Redis.from_url(settings.redis_url), engine=engine
+            sessions=make_sessionmaker(engine),
+            redis=Redis.from_url(settings.redis_url),
+            engine=engine,
+            messaging=Messaging.from_settings(settings),
         )
 
     async def close(self) -> None:

@@ -74,6 +74,10 @@ class Agency(Base):
     walk_in_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     # queue policy parameters (data, not code); empty means the core defaults
     queue_policy: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # the number people text (E.164): inbound SMS to it belong to this agency
+    sms_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    sms_inbound_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    sms_daily_budget: Mapped[int] = mapped_column(Integer, server_default=text("500"))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
 
@@ -334,10 +338,12 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'delivered', 'failed', 'skipped')",
+            "status IN ('pending', 'sending', 'queued', 'sent', 'delivered', 'undelivered', 'failed', "
+            "'expired', 'cancelled', 'skipped')",
             name="status_known",
         ),
         Index("ix_notifications_pending", "status", "next_attempt_at"),
+        Index("ix_notifications_agency_sent", "agency_id", "sent_at"),
     )
     id: Mapped[uuid.UUID] = _pk()
     agency_id: Mapped[uuid.UUID] = _agency_fk()
@@ -351,10 +357,32 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime] = _created()
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     last_error: Mapped[str | None] = mapped_column(Text)
-    appointment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("appointments.id"))
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("appointments.id"), index=True)
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("walk_in_tickets.id"))
     created_at: Mapped[datetime] = _created()
     sent_at: Mapped[datetime | None] = mapped_column(TZ)
+    # what went out: rendered once, when the row is claimed for sending
+    body: Mapped[str | None] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(TZ)  # never sent after this: expired
+    claimed_at: Mapped[datetime | None] = mapped_column(TZ)  # a sender took it (status 'sending')
+    delivered_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class PhoneContact(Base):
+    """One row per phone number, whatever the agency or job-seeker record: opt-out (STOP),
+    unreachable by SMS (a permanent provider error), and the SMS conversation in progress."""
+
+    __tablename__ = "phone_contacts"
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
+    language: Mapped[str | None] = mapped_column(String(16))
+    opted_out_at: Mapped[datetime | None] = mapped_column(TZ)
+    unreachable_at: Mapped[datetime | None] = mapped_column(TZ)
+    unreachable_code: Mapped[int | None] = mapped_column(Integer)
+    conversation: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    updated_at: Mapped[datetime] = _created()
 
 
 class InboundEvent(Base):
@@ -369,6 +397,7 @@ class InboundEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     received_at: Mapped[datetime] = _created()
     processed_at: Mapped[datetime | None] = mapped_column(TZ)
+    response: Mapped[str | None] = mapped_column(Text)  # the reply given, given again to a retry
 
 
 class AuditEvent(Base):

@@ -1,10 +1,14 @@
 """Transactional outbox: a notification row is written in the same transaction as the change
-that causes it. Sending (arq job → Twilio/e-mail adapter, sweeper for rows left pending) reads
-these rows after commit; nothing is sent from inside a request."""
+that causes it, with its text already rendered (body, encoding, segments) and its deadline.
+Sending happens after commit only: :func:`send_after_commit` enqueues the arq job of each SMS
+due now, and the sweeper (``tasks.sweep_outbox``) picks up whatever is due later or was lost.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +16,9 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import JobSeeker, Notification
+from orchestrator.scheduling.sms import shape
+
+SEND_JOB = "send_notification"
 
 
 def sms_recipient(job_seeker: JobSeeker | None) -> str | None:
@@ -21,6 +28,16 @@ def sms_recipient(job_seeker: JobSeeker | None) -> str | None:
     return job_seeker.phone if job_seeker.consent_sms or job_seeker.preferred_channel == "sms" else None
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to record: its insert, and whether it should be sent right after commit."""
+
+    id: uuid.UUID
+    channel: str
+    insert: Insert
+    due_now: bool
+
+
 def message(
     *,
     agency_id: uuid.UUID,
@@ -28,12 +45,15 @@ def message(
     channel: str,
     recipient: str,
     dedupe_key: str,
-    payload: dict[str, Any],
+    body: str,
+    payload: dict[str, Any] | None = None,
     send_after: datetime | None = None,
+    expires_at: datetime | None = None,
     appointment_id: uuid.UUID | None = None,
     ticket_id: uuid.UUID | None = None,
-) -> Insert:
-    """The insert of one message; the same ``dedupe_key`` is recorded once."""
+) -> Outgoing:
+    """One message (rendered ``body``); the same ``dedupe_key`` is recorded once."""
+    sms = shape(body)
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "agency_id": agency_id,
@@ -41,16 +61,37 @@ def message(
         "channel": channel,
         "recipient": recipient,
         "dedupe_key": dedupe_key,
-        "payload": payload,
+        "payload": payload or {},
+        "body": body,
+        "encoding": sms.encoding if channel == "sms" else None,
+        "segments": sms.segments if channel == "sms" else None,
+        "expires_at": expires_at,
         "appointment_id": appointment_id,
         "ticket_id": ticket_id,
     }
     if send_after is not None:
         values["next_attempt_at"] = send_after
-    return insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    statement = insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return Outgoing(values["id"], channel, statement, due_now=send_after is None)
 
 
-async def record(uow: UnitOfWork, **fields: Any) -> bool:
-    """Queue one message (see :func:`message`). Returns True if new."""
-    result = await uow.session.execute(message(**fields))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+def send_after_commit(uow: UnitOfWork, messages: Iterable[Outgoing]) -> None:
+    """Enqueue the send job of each SMS due now, once the transaction has committed (a row
+    that lost its dedupe race does not exist: its job finds nothing and ends)."""
+    for outgoing in messages:
+        if outgoing.channel == "sms" and outgoing.due_now:
+            uow.enqueue(SEND_JOB, str(outgoing.id), job_id=job_id(outgoing.id, 0))
+
+
+def job_id(notification_id: uuid.UUID | str, attempts: int) -> str:
+    """One job per message and attempt: enqueuing the same attempt twice runs it once."""
+    return f"notify:{notification_id}:{attempts}"
+
+
+async def record(uow: UnitOfWork, outgoing: Outgoing) -> bool:
+    """Write one message now and send it after commit. Returns True if it is new."""
+    result = await uow.session.execute(outgoing.insert)
+    new = bool(result.rowcount)  # type: ignore[attr-defined]
+    if new:
+        send_after_commit(uow, [outgoing])
+    return new

@@ -206,6 +206,12 @@ class QueuePolicyIn(Body):
     notify_minutes_ahead: Annotated[int, Meta(ge=0, le=240)] | UnsetType = UNSET
 
 
+SmsNumber = Annotated[
+    str, Meta(pattern=r"^(\+[1-9][0-9]{6,14}|[0-9]{3,8})$", description="E.164 number or short code")
+]
+SmsBudget = Annotated[int, Meta(ge=0, le=10_000_000)]
+
+
 class AgencyCreate(Body):
     multiline = frozenset({"address"})
     name: Name
@@ -214,6 +220,9 @@ class AgencyCreate(Body):
     opening_hours: OpeningHours = {}
     closed_dates: ClosedDates = []
     walk_in_enabled: bool = True
+    sms_number: SmsNumber | None = None
+    sms_inbound_enabled: bool = True
+    sms_daily_budget: SmsBudget = 500
 
     def check(self) -> None:
         check_timezone(self.timezone)
@@ -230,6 +239,9 @@ class AgencyUpdate(Body):
     closed_dates: ClosedDates | UnsetType = UNSET
     walk_in_enabled: bool | UnsetType = UNSET
     queue_policy: QueuePolicyIn | UnsetType = UNSET
+    sms_number: SmsNumber | UnsetType | None = UNSET
+    sms_inbound_enabled: bool | UnsetType = UNSET
+    sms_daily_budget: SmsBudget | UnsetType = UNSET
 
     def check(self) -> None:
         if isinstance(self.timezone, str):
@@ -249,6 +261,9 @@ class AgencyRead(Struct):
     walk_in_enabled: bool
     active: bool
     queue_policy: dict[str, Any]  # every key with the value in force (defaults included)
+    sms_number: str | None = None  # the number job seekers text (E.164 or a short code)
+    sms_inbound_enabled: bool = True  # False: one-way sender (texts carry a link instead)
+    sms_daily_budget: int = 500  # segments a local day; more wait for the next morning
 
 
 # --- counsellors ----------------------------------------------------------------------------

@@ -20,6 +20,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
 
 
+def _hours(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(PREFIX + name)
+    if raw is None:
+        return default
+    try:
+        return tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name} must be hours separated by commas, got {raw!r}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob of the service. Tests build it directly; production calls ``from_env()``.
@@ -40,6 +50,18 @@ class Settings:
     availability_max_days: int = 62
     public_rate_limit_per_minute: int = 120
     max_in_flight: int = 64  # per API process; more at once get 503 + Retry-After (0: no limit)
+    # Twilio. No account SID: the local Twilio (``channels/local_twilio.py``) stands in for it.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""  # the sender number, or ...
+    twilio_messaging_service_sid: str = ""  # ... a Messaging Service (takes precedence)
+    twilio_api_url: str = "https://api.twilio.com"
+    quiet_hours: str = "20:00-08:00"  # agency local time; no reminder is sent in between
+    reminder_offsets_hours: tuple[float, ...] = (48.0, 2.0)
+    sms_per_number_per_hour: int = 6  # outbound to one number; more wait for the next hour
+    sms_inbound_per_number_per_hour: int = 30  # inbound from one number; more are not answered
+    outbox_grace_seconds: int = 10  # a pending row older than this is re-enqueued by the sweeper
+    outbox_stale_seconds: int = 120  # a row 'sending' this long is reconciled with the provider
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -62,9 +84,27 @@ class Settings:
                 env, "PUBLIC_RATE_LIMIT_PER_MINUTE", defaults.public_rate_limit_per_minute
             ),
             max_in_flight=_int(env, "MAX_IN_FLIGHT", defaults.max_in_flight),
+            twilio_account_sid=env.get(PREFIX + "TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get(PREFIX + "TWILIO_AUTH_TOKEN", ""),
+            twilio_from=env.get(PREFIX + "TWILIO_FROM", ""),
+            twilio_messaging_service_sid=env.get(PREFIX + "TWILIO_MESSAGING_SERVICE_SID", ""),
+            twilio_api_url=env.get(PREFIX + "TWILIO_API_URL") or defaults.twilio_api_url,
+            quiet_hours=env.get(PREFIX + "QUIET_HOURS", defaults.quiet_hours),
+            reminder_offsets_hours=_hours(env, "REMINDER_OFFSETS_HOURS", defaults.reminder_offsets_hours),
+            sms_per_number_per_hour=_int(env, "SMS_PER_NUMBER_PER_HOUR", defaults.sms_per_number_per_hour),
+            sms_inbound_per_number_per_hour=_int(
+                env, "SMS_INBOUND_PER_NUMBER_PER_HOUR", defaults.sms_inbound_per_number_per_hour
+            ),
+            outbox_grace_seconds=_int(env, "OUTBOX_GRACE_SECONDS", defaults.outbox_grace_seconds),
+            outbox_stale_seconds=_int(env, "OUTBOX_STALE_SECONDS", defaults.outbox_stale_seconds),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or defaults.log_level).upper(),
             log_json=(env.get(PREFIX + "LOG_JSON", "1") not in {"0", "false", "no"}),
         )
+
+    @property
+    def local_twilio(self) -> bool:
+        """No Twilio account configured: messages go to the local Twilio (demo, tests)."""
+        return not self.twilio_account_sid
 
     @property
     def embedded(self) -> bool:

@@ -6,10 +6,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from orchestrator.db import unit_of_work
 from orchestrator.models import Claim, IdempotencyKey
+from orchestrator.services import notifications
+from orchestrator.services.queue_refresh import refresh_queue
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +38,31 @@ async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
             delete(IdempotencyKey).where(IdempotencyKey.created_at < ctx["clock"]() - IDEMPOTENCY_RETENTION)
         )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def send_notification(ctx: dict[str, Any], notification_id: str) -> str:
+    """Send one outbox SMS (a no-op when it is not due, already sent, or claimed elsewhere)."""
+    return await notifications.send_notification(ctx["outbox"], notification_id, now=ctx["clock"]())
+
+
+async def sweep_outbox(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every few seconds: expire late messages, settle stale sends, enqueue what is due."""
+    return await notifications.sweep_outbox(ctx["outbox"], now=ctx["clock"]())
+
+
+_QUEUES_WITH_PHONES = text(
+    "SELECT DISTINCT agency_id FROM walk_in_tickets WHERE status = 'waiting' AND job_seeker_id IS NOT NULL"
+)
+
+
+async def check_soon(ctx: dict[str, Any]) -> int:
+    """Every 30 s: re-estimate the waits of queues with people reachable by SMS, so a person
+    who stepped out gets "soon" when their wait falls under the threshold even if nobody was
+    called meanwhile (waits shrink with time, not only when the queue moves)."""
+    async with unit_of_work(ctx["sessions"]) as uow:
+        agencies = list(await uow.session.scalars(_QUEUES_WITH_PHONES))
+    recorded = 0
+    for agency_id in agencies:
+        async with unit_of_work(ctx["sessions"], ctx["publisher"], ctx["enqueuer"]) as uow:
+            recorded += await refresh_queue(uow, agency_id, now=ctx["clock"]())
+    return recorded

@@ -6,27 +6,63 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Worker, func
 
 from orchestrator import tasks
 from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.deps import utc_now
+from orchestrator.deps import ArqEnqueuer, Clock, Messaging, RedisPublisher, SmsSender, utc_now
+from orchestrator.services.notifications import Outbox
 from orchestrator.settings import Settings
 
-FUNCTIONS: list[Any] = [tasks.purge_expired_holds, tasks.purge_idempotency_keys]
+EVERY_5_SECONDS = set(range(0, 60, 5))
+EVERY_30_SECONDS = {0, 30}
+
+FUNCTIONS: list[Any] = [
+    tasks.purge_expired_holds,
+    tasks.purge_idempotency_keys,
+    # keep_result=0: a message's job id may be enqueued again once its run is over (the sweeper)
+    func(tasks.send_notification, keep_result=0, max_tries=3, timeout=30),
+    tasks.sweep_outbox,
+    tasks.check_soon,
+]
 
 
-def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool = False) -> Worker:
-    """An arq worker wired to the settings' PostgreSQL and Redis."""
+def build_worker(
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    burst: bool = False,
+    sender: SmsSender | None = None,
+    clock: Clock = utc_now,
+    poll_delay: float = 0.02,
+) -> Worker:
+    """An arq worker wired to the settings' PostgreSQL, Redis and SMS provider (``sender``:
+    Twilio through the SDK unless given)."""
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("database_url and redis_url must be resolved before building the worker")
     database_url = settings.database_url
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = make_engine(database_url, pool_size=5)
-        ctx.update(engine=engine, sessions=make_sessionmaker(engine), clock=utc_now, settings=settings)
+        from orchestrator.channels.twilio import TwilioSms
+
+        engine = make_engine(database_url, pool_size=10)
+        sessions = make_sessionmaker(engine)
+        enqueuer = ArqEnqueuer(ctx["redis"])
+        sms = sender or TwilioSms(settings)
+        ctx.update(
+            engine=engine,
+            sessions=sessions,
+            clock=clock,
+            settings=settings,
+            enqueuer=enqueuer,
+            publisher=RedisPublisher(ctx["redis"]),
+            sms=sms,
+            outbox=Outbox(sessions, sms, Messaging.from_settings(settings), enqueuer),
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if sender is None and "sms" in ctx:
+            await ctx["sms"].close()
         await ctx["engine"].dispose()
 
     return Worker(
@@ -34,12 +70,15 @@ def build_worker(settings: Settings, *, handle_signals: bool = True, burst: bool
         cron_jobs=[
             cron(tasks.purge_expired_holds, minute=set(range(0, 60, 5)), run_at_startup=True),
             cron(tasks.purge_idempotency_keys, minute=17),
+            cron(tasks.sweep_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
+            cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         handle_signals=handle_signals,
         burst=burst,
-        poll_delay=0.1,
+        poll_delay=poll_delay,
+        max_jobs=50,
         job_timeout=60,
     )

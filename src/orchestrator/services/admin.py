@@ -19,7 +19,7 @@ from orchestrator.auth import (
     staff_of,
 )
 from orchestrator.db import UnitOfWork
-from orchestrator.errors import NotFound
+from orchestrator.errors import Conflict, NotFound
 from orchestrator.models import Absence, Agency, AvailabilityRule, Counsellor, Service
 from orchestrator.repositories.queue_policy import policy_document
 from orchestrator.schemas import parse_hhmm
@@ -47,11 +47,21 @@ async def get_or_404(uow: UnitOfWork, model: type[T], object_id: uuid.UUID) -> T
 
 async def create_agency(uow: UnitOfWork, principal: Principal | None, data: dict[str, Any]) -> Agency:
     caller = require(principal, Role.ADMIN)
+    await _sms_number_free(uow, data.get("sms_number"), None)
     agency = Agency(**data)
     uow.session.add(agency)
     await uow.session.flush()
     audit.record(uow, actor=caller.actor, action="agency.created", entity=agency, agency_id=agency.id)
     return agency
+
+
+async def _sms_number_free(uow: UnitOfWork, number: str | None, agency_id: uuid.UUID | None) -> None:
+    """One agency per SMS number: inbound texts to it must belong to exactly one."""
+    if number is None:
+        return
+    other = await uow.session.scalar(select(Agency.id).where(Agency.sms_number == number))
+    if other is not None and other != agency_id:
+        raise Conflict("another agency already uses this SMS number", code="sms_number_taken")
 
 
 async def list_agencies(uow: UnitOfWork) -> Sequence[Agency]:
@@ -76,6 +86,7 @@ async def update_agency(
 ) -> Agency:
     agency = await get_agency(uow, agency_id, active_only=False)
     caller = require_in_agency(principal, agency.id, *AGENCY_ADMINS)
+    await _sms_number_free(uow, fields.get("sms_number"), agency.id)
     if isinstance(policy := fields.pop("queue_policy", None), msgspec.Struct):
         # a partial update: the keys sent replace theirs, the others stay (a new dict: JSONB)
         sent = {k: v for k, v in msgspec.structs.asdict(policy).items() if v is not msgspec.UNSET}

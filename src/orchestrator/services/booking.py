@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, and_, bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 
 from orchestrator import outbox
 from orchestrator.auth import Principal, staff_of
@@ -43,6 +43,7 @@ from orchestrator.scheduling.transitions import APPOINTMENT, AppointmentStatus
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.services import audit
+from orchestrator.services.appointment_messages import appointment_messages, notify
 from orchestrator.services.appointments import appointment_for, new_manage_token
 from orchestrator.services.arrivals import announce
 from orchestrator.services.commands import Actor, Channel, JobSeekerDetails, is_system, principal_of
@@ -448,39 +449,6 @@ def _slot_request(body: BookAppointment, seeker: JobSeeker) -> SlotRequest:
     )
 
 
-def _notifications(appointment: Appointment, seeker: JobSeeker, event: str) -> list[Insert]:
-    """Outbox rows for the job seeker's preferred channel (sent after commit by the worker)."""
-    payload = {
-        "appointment_id": str(appointment.id),
-        "starts_at": appointment.starts_at.isoformat(),
-        "mode": appointment.mode,
-        "status": appointment.status,
-    }
-    key = f"appointment:{appointment.id}:{event}:{appointment.sequence}"
-    recipients = []
-    if (phone := outbox.sms_recipient(seeker)) is not None:
-        recipients.append(("sms", phone))
-    if seeker.email and seeker.consent_email:
-        recipients.append(("email", seeker.email))
-    messages: list[Insert] = [
-        outbox.message(
-            agency_id=appointment.agency_id,
-            kind=f"appointment.{event}",
-            channel=channel,
-            recipient=recipient,
-            dedupe_key=f"{key}:{channel}",
-            payload=payload,
-            appointment_id=appointment.id,
-        )
-        for channel, recipient in recipients
-    ]
-    return messages
-
-
-async def _notify(uow: UnitOfWork, appointment: Appointment, seeker: JobSeeker, event: str) -> None:
-    await insert_together(uow.session, _notifications(appointment, seeker, event))
-
-
 async def book_appointment(
     uow: UnitOfWork, body: BookAppointment, *, now: datetime
 ) -> tuple[Appointment, str]:
@@ -533,6 +501,16 @@ async def book_appointment(
         starts_at=start.isoformat(),
         reason=reason,
     )
+    messages = appointment_messages(
+        uow,
+        appointment,
+        seeker,
+        ctx.agency,
+        "confirmed",
+        now=now,
+        token=token,
+        by_sms=body.channel is Channel.SMS,
+    )
     # the person, the appointment, its audit row and its notifications: one round trip
     await insert_together(
         uow.session,
@@ -540,9 +518,10 @@ async def book_appointment(
             insert_of(seeker),
             insert_of(appointment),
             insert_of(booked),
-            *_notifications(appointment, seeker, "confirmed"),
+            *(row.insert for row in messages),
         ],
     )
+    outbox.send_after_commit(uow, messages)
     return appointment, token
 
 
@@ -584,9 +563,11 @@ async def cancel_appointment(
         entity=appointment,
         agency_id=appointment.agency_id,
     )
-    await _notify(uow, appointment, await _seeker(uow, appointment), "cancelled")
+    agency = await agency_of(uow, appointment.agency_id)
+    seeker = await _seeker(uow, appointment)
+    await notify(uow, appointment, seeker, agency, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
     if APPOINTMENT.changes_board(move, before):  # a checked-in person leaves the queue
-        await announce(uow, await agency_of(uow, appointment.agency_id), appointment, move.live_event, now)
+        await announce(uow, agency, appointment, move.live_event, now)
     return appointment
 
 
@@ -641,5 +622,7 @@ async def reschedule_appointment(
         starts_at=slot.start.isoformat(),
         counsellor_id=appointment.counsellor_id,
     )
-    await _notify(uow, appointment, seeker, "rescheduled")
+    await notify(
+        uow, appointment, seeker, ctx.agency, "rescheduled", now=now, by_sms=body.channel is Channel.SMS
+    )
     return appointment

@@ -36,6 +36,7 @@ from orchestrator.errors import Invalid, NotFound
 from orchestrator.models import Agency, Counsellor, JobSeeker, Service, WalkInTicket
 from orchestrator.repositories.queue import minutes_up
 from orchestrator.repositories.queue_claims import recorded_dedupe_keys
+from orchestrator.services.messages import ticket_text
 from orchestrator.services.queue_snapshot import Snapshot, board_counts
 
 DESK_ROLES = (Role.ADMIN, Role.MANAGER, Role.FRONT_DESK)
@@ -129,27 +130,37 @@ def light_event(event_type: str, now: datetime, **fields: Any) -> dict[str, Any]
 # --- SMS notices ----------------------------------------------------------------------------
 
 
+CALLED_VALID_FOR = timedelta(minutes=10)  # a "your turn" text later than this is no use
+SOON_VALID_FOR = timedelta(minutes=30)
+
+
 async def notify_called(uow: UnitOfWork, ticket: WalkInTicket, agency: Agency) -> None:
     if ticket.job_seeker_id is None:
         return
     phone = outbox.sms_recipient(await uow.session.get(JobSeeker, ticket.job_seeker_id))
     if phone is None:
         return
+    called_at = ticket.last_called_at or ticket.called_at
     await outbox.record(
         uow,
-        agency_id=ticket.agency_id,
-        kind="ticket.called",
-        channel="sms",
-        recipient=phone,
-        dedupe_key=f"ticket:{ticket.id}:called:{ticket.call_count}:sms",
-        ticket_id=ticket.id,
-        payload={
-            "number": ticket.number,
-            "desk": ticket.desk,
-            "agency": agency.name,
-            "call": ticket.call_count,
-            "language": ticket.language,
-        },
+        outbox.message(
+            agency_id=ticket.agency_id,
+            kind="ticket.called",
+            channel="sms",
+            recipient=phone,
+            dedupe_key=f"ticket:{ticket.id}:called:{ticket.call_count}:sms",
+            ticket_id=ticket.id,
+            body=ticket_text(
+                "ticket.called",
+                language=ticket.language,
+                agency=agency.name,
+                number=ticket.number,
+                desk=ticket.desk,
+                minutes=None,
+            ),
+            expires_at=called_at + CALLED_VALID_FOR if called_at else None,
+            payload={"number": ticket.number, "desk": ticket.desk, "call": ticket.call_count},
+        ),
     )
 
 
@@ -199,21 +210,27 @@ async def notify_soon(uow: UnitOfWork, snapshot: Snapshot) -> int:
         if phone is None:
             continue
         row, position, wait = due[keys[key]]
+        minutes = minutes_up(wait)
         sent += await outbox.record(
             uow,
-            agency_id=snapshot.agency.id,
-            kind="ticket.soon",
-            channel="sms",
-            recipient=phone,
-            dedupe_key=key,
-            ticket_id=row.id,
-            payload={
-                "number": row.number,
-                "agency": snapshot.agency.name,
-                "position": position,
-                "estimated_wait_minutes": minutes_up(wait),
-                "language": row.language,
-            },
+            outbox.message(
+                agency_id=snapshot.agency.id,
+                kind="ticket.soon",
+                channel="sms",
+                recipient=phone,
+                dedupe_key=key,
+                ticket_id=row.id,
+                body=ticket_text(
+                    "ticket.soon",
+                    language=row.language,
+                    agency=snapshot.agency.name,
+                    number=row.number,
+                    desk=None,
+                    minutes=minutes,
+                ),
+                expires_at=snapshot.now + SOON_VALID_FOR,
+                payload={"number": row.number, "position": position, "estimated_wait_minutes": minutes},
+            ),
         )
     return sent
 

@@ -1,0 +1,109 @@
+"""The official ``twilio`` SDK, wired to a base URL: Twilio's cloud in production, the local
+Twilio (``channels/local_twilio.py``) in the demo and the tests. The SDK has no base-URL knob,
+so a small ``AsyncTwilioHttpClient`` subclass rewrites ``https://api.twilio.com`` to it.
+
+Errors become the ports' terms (``deps``): a refusal Twilio says is final (bad number,
+unsubscribed, landline…) is permanent; 429 / 5xx / a refused connection are transient; a
+timeout or a connection cut after the request left is *unknown* (the message may exist).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from orchestrator.deps import SentSms, SmsOutcomeUnknown, SmsRefused
+from orchestrator.settings import Settings
+
+TWILIO_API = "https://api.twilio.com"
+LOCAL_ACCOUNT_SID = "AC" + "0" * 32
+LOCAL_AUTH_TOKEN = "local-twilio-auth-token"  # noqa: S105 (the local Twilio's; never a real one)
+
+# Twilio error codes after which the same message to the same number will never go through
+PERMANENT_ERRORS = frozenset({21211, 21212, 21408, 21604, 21606, 21610, 21612, 21614, 30004, 30005, 30006})
+TRANSIENT_ERRORS = frozenset({20429, 21611, 30001, 30003, 30008})
+
+
+def permanent(code: int | None) -> bool:
+    return code in PERMANENT_ERRORS
+
+
+class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The SDK's own aiohttp client, sending to ``api_url`` instead of Twilio's host."""
+
+    def __init__(self, api_url: str, timeout: float = 10.0) -> None:
+        super().__init__(timeout=timeout, logger=logging.getLogger("orchestrator.twilio"))
+        self.api_url = api_url.rstrip("/")
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self.api_url + url[len(TWILIO_API) :]
+        return await super().request(method, url, *args, **kwargs)
+
+    def log_request(self, kwargs: Any) -> None:  # the SDK logs bodies and numbers: never ours
+        return None
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        return None
+
+
+def credentials(settings: Settings) -> tuple[str, str]:
+    """(account SID, auth token): the configured ones, or the local Twilio's."""
+    if settings.local_twilio:
+        return LOCAL_ACCOUNT_SID, settings.twilio_auth_token or LOCAL_AUTH_TOKEN
+    return settings.twilio_account_sid, settings.twilio_auth_token
+
+
+class TwilioSms:
+    """``SmsSender`` over ``twilio.rest.Client`` (``messages.create_async`` / ``list_async``)."""
+
+    def __init__(self, settings: Settings, api_url: str | None = None) -> None:
+        account_sid, auth_token = credentials(settings)
+        self.http = BaseUrlHttpClient(api_url or settings.twilio_api_url)
+        self.client = Client(
+            account_sid,
+            auth_token,
+            http_client=self.http,
+            environment={"TWILIO_ACCOUNT_SID": account_sid, "TWILIO_AUTH_TOKEN": auth_token},
+        )
+        self.sender: dict[str, str] = (
+            {"messaging_service_sid": settings.twilio_messaging_service_sid}
+            if settings.twilio_messaging_service_sid
+            else {"from_": settings.twilio_from or "+33700000000"}
+        )
+
+    async def send(self, to: str, body: str, *, status_callback: str | None) -> SentSms:
+        extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}
+        try:
+            message = await self.client.messages.create_async(to=to, body=body, **self.sender, **extra)
+        except TwilioRestException as exc:
+            code = exc.code if isinstance(exc.code, int) else None
+            transient = exc.status == 429 or exc.status >= 500 or code in TRANSIENT_ERRORS
+            raise SmsRefused(code or exc.status, not transient, exc.msg or "") from None
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            raise SmsRefused(None, False, type(exc).__name__) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SmsOutcomeUnknown(type(exc).__name__) from None
+        return SentSms(sid=str(message.sid), status=str(message.status or "queued"))
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> SentSms | None:
+        try:
+            found = await self.client.messages.list_async(
+                to=to, date_sent_after=since - timedelta(minutes=1), page_size=100, limit=100
+            )
+        except (TwilioRestException, aiohttp.ClientError, TimeoutError) as exc:
+            raise SmsOutcomeUnknown(type(exc).__name__) from None
+        for message in found:
+            if message.body == body:
+                return SentSms(sid=str(message.sid), status=str(message.status or "queued"))
+        return None
+
+    async def close(self) -> None:
+        await self.http.close()

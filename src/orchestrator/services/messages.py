@@ -1,0 +1,219 @@
+"""Every text a job seeker receives, in one place: French (default) and English.
+
+Dates and times are written in the agency's time zone as people read them
+("mardi 3 mars à 9h30", "Tuesday 3 March at 9:30"). Templates keep to the GSM-7 alphabet so a
+message stays in few segments: é è à ù are GSM-7, but ç ê ô î û œ, the typographic apostrophe
+and non-breaking spaces are not (see ``scheduling.sms``), so none is used ("aout" follows the
+1990 spelling). ``SEGMENT_BUDGET`` caps each kind; a test renders every template with long
+values and fails when one exceeds it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+DAYS = {
+    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+MONTHS = {
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+MODES = {
+    "fr": {"in_person": "à l'agence", "phone": "par téléphone", "video": "en visio"},
+    "en": {"in_person": "at the agency", "phone": "by phone", "video": "by video"},
+}
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "fr": {
+        "appointment.confirmed": "{agency}: RDV confirmé {when}, {mode}. "
+        "Pour l'annuler ou le déplacer: {link}",
+        "appointment.confirmed.sms": "{agency}: RDV confirmé {when}, {mode}. "
+        "Répondez ANNULER ou DEPLACER pour le changer.",
+        "appointment.rescheduled": "{agency}: votre RDV est déplacé au {when}, {mode}.",
+        "appointment.cancelled": "{agency}: votre RDV du {when} est annulé.",
+        "appointment.reminder": "{agency}: rappel, RDV {when}, {mode}. Pour l'annuler: {link}",
+        "appointment.reminder.sms": "{agency}: rappel, RDV {when}, {mode}. "
+        "Répondez ANNULER si vous ne pouvez pas venir.",
+        "ticket.called": "{agency}: ticket {number}, c'est à vous ! Présentez-vous {desk}.",
+        "ticket.soon": "{agency}: ticket {number}, votre tour approche (environ {minutes} min). "
+        "Merci de revenir à l'accueil.",
+    },
+    "en": {
+        "appointment.confirmed": "{agency}: appointment confirmed {when}, {mode}. "
+        "To cancel or move it: {link}",
+        "appointment.confirmed.sms": "{agency}: appointment confirmed {when}, {mode}. "
+        "Reply CANCEL or MOVE to change it.",
+        "appointment.rescheduled": "{agency}: your appointment is moved to {when}, {mode}.",
+        "appointment.cancelled": "{agency}: your appointment of {when} is cancelled.",
+        "appointment.reminder": "{agency}: reminder, appointment {when}, {mode}. To cancel it: {link}",
+        "appointment.reminder.sms": "{agency}: reminder, appointment {when}, {mode}. "
+        "Reply CANCEL if you cannot come.",
+        "ticket.called": "{agency}: ticket {number}, it is your turn! Please go {desk}.",
+        "ticket.soon": "{agency}: ticket {number}, your turn is near (about {minutes} min). "
+        "Please come back to the front desk.",
+    },
+}
+DESKS = {"fr": ("au guichet {desk}", "à l'accueil"), "en": ("to desk {desk}", "to the front desk")}
+
+# segments each kind may take in GSM-7 with an agency name of 40 characters and a long link
+SEGMENT_BUDGET = {
+    "appointment.confirmed": 2,
+    "appointment.confirmed.sms": 2,
+    "appointment.rescheduled": 1,
+    "appointment.cancelled": 1,
+    "appointment.reminder": 2,
+    "appointment.reminder.sms": 2,
+    "ticket.called": 1,
+    "ticket.soon": 1,
+}
+
+
+def language_of(value: str | None) -> str:
+    """A supported language for ``value`` ("en-GB" → "en"); French when unknown."""
+    base = (value or "").split("-")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def when(moment: datetime, tz: str, language: str) -> str:
+    """``moment`` as people say it, in the agency's time zone."""
+    local = moment.astimezone(ZoneInfo(tz))
+    day, month = DAYS[language][local.weekday()], MONTHS[language][local.month - 1]
+    if language == "en":
+        return f"{day} {local.day} {month} at {local.hour}:{local.minute:02d}"
+    return f"{day} {local.day} {month} à {local.hour}h{local.minute:02d}"
+
+
+def render(kind: str, language: str, **values: object) -> str:
+    """The text of ``kind`` in ``language`` (French when missing), filled with ``values``."""
+    language = language_of(language)
+    template = TEMPLATES[language].get(kind) or TEMPLATES[DEFAULT_LANGUAGE][kind]
+    return template.format(**values)
+
+
+def appointment_text(
+    kind: str,
+    *,
+    language: str | None,
+    agency: str,
+    tz: str,
+    starts_at: datetime,
+    mode: str,
+    link: str | None,
+) -> str:
+    """A confirmation, reminder, move or cancellation. Without a manage link (the token is only
+    known when booking), the text tells how to act by SMS instead."""
+    lang = language_of(language)
+    if link is None and f"{kind}.sms" in TEMPLATES[lang]:
+        kind = f"{kind}.sms"
+    return render(
+        kind,
+        lang,
+        agency=agency,
+        when=when(starts_at, tz, lang),
+        mode=MODES[lang].get(mode, mode),
+        link=link or "",
+    )
+
+
+def ticket_text(
+    kind: str, *, language: str | None, agency: str, number: str, desk: str | None, minutes: int | None
+) -> str:
+    lang = language_of(language)
+    at_desk, at_front = DESKS[lang]
+    where = at_desk.format(desk=desk) if desk else at_front
+    return render(
+        kind, lang, agency=agency, number=number, desk=where, minutes=minutes if minutes is not None else "?"
+    )
+
+
+# --- replies in an SMS conversation ------------------------------------------------------------
+
+REPLIES: dict[str, dict[str, str]] = {
+    "fr": {
+        "help": "{agency}: envoyez RDV pour un rendez-vous, ANNULER ou DEPLACER pour changer votre RDV, "
+        "RAPPEL pour qu'un conseiller vous appelle, FILE pour la file d'attente, "
+        "STOP pour ne plus recevoir de SMS.",
+        "offers": "{agency}, {service}. Répondez 1, 2 ou 3:\n{lines}\nCréneaux gardés {minutes} min.",
+        "no_slots": "{agency}: aucun créneau libre pour le moment. "
+        "Envoyez RAPPEL pour qu'un conseiller vous appelle.",
+        "unknown_service": "Motif inconnu. Envoyez RDV suivi de: {services}",
+        "booked": "RDV confirmé {when}, {mode}. Répondez ANNULER ou DEPLACER pour le changer.",
+        "moved": "RDV déplacé au {when}, {mode}.",
+        "taken": "Ce créneau n'est plus libre. Envoyez RDV pour d'autres créneaux.",
+        "repeat_offers": "Répondez 1, 2 ou 3 (ou RDV pour d'autres créneaux):\n{lines}",
+        "offers_expired": "Ces créneaux ne sont plus gardés. Envoyez RDV pour en recevoir d'autres.",
+        "ask_cancel": "Annuler votre RDV du {when} ? Répondez OUI ou NON.",
+        "ask_again": "Répondez OUI pour annuler votre RDV du {when}, NON pour le garder.",
+        "no_appointment": "Vous n'avez pas de RDV à venir. Envoyez RDV pour en prendre un.",
+        "cancelled": "Votre RDV du {when} est annulé.",
+        "kept": "Votre RDV du {when} est maintenu.",
+        "too_late": "Il est trop tard pour changer ce RDV par SMS, merci d'appeler l'agence.",
+        "callback": "C'est noté: un conseiller vous rappellera à ce numéro.",
+        "queue": "Ticket {number}: {ahead} personne(s) avant vous, environ {minutes} min. "
+        "Nous vous prévenons par SMS quand votre tour approche.",
+        "queue_closed": "{agency}: la file d'attente ne prend personne pour le moment.",
+        "opt_out": "{agency}: vous ne recevrez plus de SMS. Envoyez START pour les recevoir à nouveau.",
+        "opt_in": "{agency}: vous recevez à nouveau nos SMS. Envoyez STOP pour ne plus les recevoir.",
+    },
+    "en": {
+        "help": "{agency}: send BOOK for an appointment, CANCEL or MOVE to change yours, "
+        "CALLBACK to be called by an adviser, QUEUE to join the queue, STOP to receive no more texts.",
+        "offers": "{agency}, {service}. Reply 1, 2 or 3:\n{lines}\nSlots kept {minutes} min.",
+        "no_slots": "{agency}: no free slot at the moment. Send CALLBACK to be called by an adviser.",
+        "unknown_service": "Unknown service. Send BOOK followed by: {services}",
+        "booked": "Appointment confirmed {when}, {mode}. Reply CANCEL or MOVE to change it.",
+        "moved": "Appointment moved to {when}, {mode}.",
+        "taken": "This slot is no longer free. Send BOOK for other slots.",
+        "repeat_offers": "Reply 1, 2 or 3 (or BOOK for other slots):\n{lines}",
+        "offers_expired": "These slots are no longer kept. Send BOOK for new ones.",
+        "ask_cancel": "Cancel your appointment of {when}? Reply YES or NO.",
+        "ask_again": "Reply YES to cancel your appointment of {when}, NO to keep it.",
+        "no_appointment": "You have no upcoming appointment. Send BOOK to make one.",
+        "cancelled": "Your appointment of {when} is cancelled.",
+        "kept": "Your appointment of {when} is kept.",
+        "too_late": "It is too late to change this appointment by text, please call the agency.",
+        "callback": "Noted: an adviser will call you back on this number.",
+        "queue": "Ticket {number}: {ahead} person(s) before you, about {minutes} min. "
+        "We will text you when your turn is near.",
+        "queue_closed": "{agency}: the queue is not taking anyone at the moment.",
+        "opt_out": "{agency}: you will receive no more texts. Send START to receive them again.",
+        "opt_in": "{agency}: you receive our texts again. Send STOP to receive no more.",
+    },
+}
+
+
+def reply(key: str, language: str | None, **values: object) -> str:
+    """A conversation reply in ``language`` (French when unknown)."""
+    return REPLIES[language_of(language)][key].format(**values)
