@@ -20,6 +20,7 @@ import uvicorn
 from litestar import Litestar
 
 from orchestrator.app import create_app
+from orchestrator.channels.twilio import local_twilio_url
 from orchestrator.embedded import EmbeddedServers
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
@@ -114,22 +115,48 @@ def _config(settings: Settings, app: Any, *, workers: int = 1) -> uvicorn.Config
     )
 
 
+def _local_twilio_server(settings: Settings) -> uvicorn.Server | None:
+    """The local Twilio's HTTP server, when no Twilio account is configured."""
+    from urllib.parse import urlsplit
+
+    from orchestrator.channels.local_twilio import LocalTwilio, create_local_twilio_app
+    from orchestrator.channels.twilio import credentials
+
+    url = local_twilio_url(settings)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    twilio = LocalTwilio(*credentials(settings))
+    config = uvicorn.Config(
+        create_local_twilio_app(twilio),
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 80,
+        log_config=None,
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
 async def _serve(settings: Settings, *, with_worker: bool) -> None:
-    """One process: the API and (unless told otherwise) an arq worker on the same event loop."""
+    """One process: the API, (unless told otherwise) an arq worker, and (without a Twilio
+    account) the local Twilio, on the same event loop."""
     from orchestrator.worker import build_worker
 
     server = uvicorn.Server(_config(settings, create_app(settings)))
     tune_gc()
-    if not with_worker:
-        await server.serve()
-        return
-    worker = build_worker(settings, handle_signals=False)
-    worker_task = asyncio.create_task(worker.async_run())
+    twilio = _local_twilio_server(settings)
+    twilio_task = asyncio.create_task(twilio.serve()) if twilio is not None else None
+    worker = build_worker(settings, handle_signals=False) if with_worker else None
+    worker_task = asyncio.create_task(worker.async_run()) if worker is not None else None
     try:
         await server.serve()
     finally:
-        worker_task.cancel()
-        await worker.close()
+        if worker_task is not None and worker is not None:
+            worker_task.cancel()
+            await worker.close()
+        if twilio is not None and twilio_task is not None:
+            twilio.should_exit = True
+            await asyncio.gather(twilio_task, return_exceptions=True)
 
 
 def _serve_processes(settings: Settings, workers: int, *, with_worker: bool) -> None:
@@ -145,18 +172,32 @@ def _serve_processes(settings: Settings, workers: int, *, with_worker: bool) -> 
             "ORCHESTRATOR_TOKEN_SECRET": settings.token_secret,
             "ORCHESTRATOR_HOST": settings.host,
             "ORCHESTRATOR_PORT": str(settings.port),
+            "ORCHESTRATOR_TWILIO_API_URL": settings.twilio_api_url,
         }
     )
     config = _config(settings, "orchestrator.cli:app_from_env", workers=workers)
-    jobs = multiprocessing.get_context("spawn").Process(target=_run_worker, args=(settings,), name="arq")
+    spawn = multiprocessing.get_context("spawn")
+    jobs = spawn.Process(target=_run_worker, args=(settings,), name="arq")
+    twilio = spawn.Process(target=_run_local_twilio, args=(settings,), name="local-twilio")
     if with_worker:
         jobs.start()
+    if settings.local_twilio:
+        twilio.start()
     try:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
-        if jobs.is_alive():
-            jobs.terminate()  # arq finishes the job in hand on SIGTERM
-        jobs.join(timeout=30)
+        for process in (jobs, twilio):
+            if process.is_alive():
+                process.terminate()  # arq finishes the job in hand on SIGTERM
+            if process.pid is not None:
+                process.join(timeout=30)
+
+
+def _run_local_twilio(settings: Settings) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
+    server = _local_twilio_server(settings)
+    if server is not None:
+        server.run()
 
 
 def _run_worker(settings: Settings) -> None:
@@ -173,6 +214,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
 
     settings = dataclasses.replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     settings, embedded = resolve(settings)
+    if (twilio_url := local_twilio_url(settings)) is not None:  # the worker and the app use it too
+        settings = dataclasses.replace(settings, twilio_api_url=twilio_url)
     assert settings.database_url
     upgrade(settings.database_url)
     agency_id = asyncio.run(_seed(settings)) if args.demo else None
@@ -180,8 +223,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     print(f"\norchestrator is serving on {base}", flush=True)
     print(f"  API docs:   {base}/schema/swagger   (OpenAPI JSON: {base}/schema/openapi.json)")
     print(f"  readiness:  {base}/ready")
+    if twilio_url is not None:
+        print(f"  SMS:        no Twilio account set: the local Twilio at {twilio_url} takes them")
+        print(f"              (texts taken: {twilio_url}/_local/messages)")
     if agency_id:
         print(f"  demo agency: {agency_id}  ->  {base}/api/v1/agencies/{agency_id}")
+        print(f"  messages sent or waiting (staff): {base}/api/v1/agencies/{agency_id}/messages")
         print(
             f"  demo admin token (valid {settings.token_ttl_hours} h):\n    {_admin_token(settings)}\n",
             flush=True,

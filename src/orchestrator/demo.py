@@ -17,6 +17,7 @@ from orchestrator.services import admin, booking
 from orchestrator.services.commands import Channel, JobSeekerDetails, Staff
 
 DEMO_AGENCY = "Agence France Travail Lyon Part-Dieu (démo)"
+DEMO_SMS_NUMBER = "+33700000000"  # the local Twilio's sender: texts to it reach the demo agency
 SEEDER = Principal(subject="seed-demo", role=Role.ADMIN)
 
 COUNSELLORS: list[dict[str, Any]] = [
@@ -174,6 +175,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession], now: datetime | 
                 "address": "Place Charles Béraudier, 69003 Lyon",
                 "opening_hours": {str(d): [["08:30", "12:30"], ["13:30", "17:00"]] for d in range(5)},
                 "walk_in_enabled": True,
+                "sms_number": DEMO_SMS_NUMBER,
             },
         )
         for service in SERVICES:

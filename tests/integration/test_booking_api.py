@@ -386,19 +386,31 @@ async def test_outbox_rows_follow_the_seekers_channel_and_consent(client, sessio
     quiet = await _book(client, w, "2026-03-09T10:00:00+01:00", seeker=QUIET_SEEKER)
     rows = await _rows(
         sessions,
-        "SELECT kind, channel, recipient, status FROM notifications WHERE appointment_id = :a",
+        "SELECT kind, channel, recipient, status FROM notifications WHERE appointment_id = :a ORDER BY kind",
         a=texted["id"],
     )
-    assert rows == [("appointment.confirmed", "sms", "+33612345678", "pending")]
+    # the confirmation, and reminders 48 h and 2 h before on the preferred channel
+    assert rows == [
+        ("appointment.confirmed", "sms", "+33612345678", "pending"),
+        ("appointment.reminder", "sms", "+33612345678", "pending"),
+        ("appointment.reminder", "sms", "+33612345678", "pending"),
+    ]
     assert (
         await _scalar(sessions, "SELECT count(*) FROM notifications WHERE appointment_id = :a", a=quiet["id"])
         == 0
     )
     await client.post(f"/api/v1/appointments/{texted['id']}/cancel", headers=_manage(texted))
     kinds = await _rows(
-        sessions, "SELECT kind FROM notifications WHERE appointment_id = :a ORDER BY kind", a=texted["id"]
+        sessions,
+        "SELECT kind, status FROM notifications WHERE appointment_id = :a ORDER BY kind, status",
+        a=texted["id"],
     )
-    assert [k for (k,) in kinds] == ["appointment.cancelled", "appointment.confirmed"]
+    assert kinds == [  # cancelling withdraws the reminders
+        ("appointment.cancelled", "pending"),
+        ("appointment.confirmed", "pending"),
+        ("appointment.reminder", "cancelled"),
+        ("appointment.reminder", "cancelled"),
+    ]
     await client.post(f"/api/v1/appointments/{quiet['id']}/cancel", headers=_manage(quiet))
     assert (
         await _scalar(sessions, "SELECT count(*) FROM notifications WHERE appointment_id = :a", a=quiet["id"])

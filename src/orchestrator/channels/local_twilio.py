@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 from litestar import Litestar, Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
 from twilio.request_validator import RequestValidator
 
 from orchestrator.scheduling.sms import shape
@@ -163,7 +164,7 @@ def create_local_twilio_app(twilio: LocalTwilio) -> Litestar:
     base = "/2010-04-01/Accounts/{account_sid:str}/Messages.json"
 
     @post(base, status_code=201)
-    async def create_message(request: Request[Any, Any, Any], account_sid: str) -> Response[Any]:
+    async def create_message(request: Request[Any, Any, Any], account_sid: FromPath[str]) -> Response[Any]:
         if not twilio.authorized(request, account_sid):
             return Response(_error(401, 20003, "Authenticate"), status_code=401)
         if twilio.delay_seconds:
@@ -173,7 +174,7 @@ def create_local_twilio_app(twilio: LocalTwilio) -> Litestar:
         return Response(body, status_code=status)
 
     @get(base)
-    async def list_messages(request: Request[Any, Any, Any], account_sid: str) -> Response[Any]:
+    async def list_messages(request: Request[Any, Any, Any], account_sid: FromPath[str]) -> Response[Any]:
         if not twilio.authorized(request, account_sid):
             return Response(_error(401, 20003, "Authenticate"), status_code=401)
         found = twilio.listed(request.query_params.get("To"), request.query_params.get("DateSent>"))
@@ -199,7 +200,7 @@ def create_local_twilio_app(twilio: LocalTwilio) -> Litestar:
         twilio.messages.clear()
 
     @post("/_local/faults", status_code=204)
-    async def set_faults(data: dict[str, Any]) -> None:
+    async def set_faults(data: JSONBody[dict[str, Any]]) -> None:
         twilio.faults = [int(status) for status in data.get("next", [])]
         twilio.delay_seconds = float(data.get("delay_seconds", 0))
         twilio.unreachable = set(data.get("unreachable", []))

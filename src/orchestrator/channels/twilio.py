@@ -24,6 +24,7 @@ from orchestrator.settings import Settings
 
 TWILIO_API = "https://api.twilio.com"
 LOCAL_ACCOUNT_SID = "AC" + "0" * 32
+LOCAL_SENDER = "+33700000000"  # the demo agency's SMS number (``demo.DEMO_SMS_NUMBER``)
 LOCAL_AUTH_TOKEN = "local-twilio-auth-token"  # noqa: S105 (the local Twilio's; never a real one)
 
 # Twilio error codes after which the same message to the same number will never go through
@@ -61,6 +62,16 @@ def credentials(settings: Settings) -> tuple[str, str]:
     return settings.twilio_account_sid, settings.twilio_auth_token
 
 
+def local_twilio_url(settings: Settings) -> str | None:
+    """Where the local Twilio listens when no account is configured (None: Twilio's cloud):
+    the configured API URL, or the port after the API's."""
+    if not settings.local_twilio:
+        return None
+    if settings.twilio_api_url.rstrip("/") != TWILIO_API:
+        return settings.twilio_api_url.rstrip("/")
+    return f"http://{settings.host}:{settings.port + 1}"
+
+
 class TwilioSms:
     """``SmsSender`` over ``twilio.rest.Client`` (``messages.create_async`` / ``list_async``)."""
 
@@ -73,11 +84,12 @@ class TwilioSms:
             http_client=self.http,
             environment={"TWILIO_ACCOUNT_SID": account_sid, "TWILIO_AUTH_TOKEN": auth_token},
         )
-        self.sender: dict[str, str] = (
-            {"messaging_service_sid": settings.twilio_messaging_service_sid}
-            if settings.twilio_messaging_service_sid
-            else {"from_": settings.twilio_from or "+33700000000"}
-        )
+        if settings.twilio_messaging_service_sid:
+            self.sender = {"messaging_service_sid": settings.twilio_messaging_service_sid}
+        elif settings.twilio_from or settings.local_twilio:
+            self.sender = {"from_": settings.twilio_from or LOCAL_SENDER}
+        else:
+            raise ValueError("set ORCHESTRATOR_TWILIO_FROM or ORCHESTRATOR_TWILIO_MESSAGING_SERVICE_SID")
 
     async def send(self, to: str, body: str, *, status_callback: str | None) -> SentSms:
         extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}

@@ -12,6 +12,9 @@ duplicated "you are called" or reminder costs money and trust, while a message d
 ``stale`` still arrives.
 
 Before each attempt :func:`orchestrator.scheduling.delivery.decide` says send, wait or drop.
+The daily budget and the per-number limit count messages sent or being sent; senders working
+at the same moment do not wait for each other, so either may be passed by at most the number
+of concurrent sends (a cost cap, not an exact quota).
 """
 
 from __future__ import annotations
@@ -53,11 +56,15 @@ SELECT n.kind, n.recipient, n.body, n.expires_at, n.attempts, a.timezone, a.sms_
        c.opted_out_at IS NOT NULL AS opted_out, c.unreachable_at IS NOT NULL AS unreachable,
        t.status AS ticket_status,
        (SELECT coalesce(sum(coalesce(s.segments, 1)), 0) FROM notifications s
-         WHERE s.agency_id = n.agency_id AND s.channel = 'sms' AND s.sent_at IS NOT NULL
-           AND s.sent_at >= (date_trunc('day', :now AT TIME ZONE a.timezone) AT TIME ZONE a.timezone)
+         WHERE s.agency_id = n.agency_id AND s.channel = 'sms'
+           AND coalesce(s.sent_at, s.claimed_at)
+               >= (date_trunc('day', :now AT TIME ZONE a.timezone) AT TIME ZONE a.timezone)
+           AND (s.sent_at IS NOT NULL OR s.status = 'sending')
        ) AS sent_today,
        (SELECT count(*) FROM notifications s
-         WHERE s.recipient = n.recipient AND s.channel = 'sms' AND s.sent_at > :now - interval '1 hour'
+         WHERE s.recipient = n.recipient AND s.channel = 'sms'
+           AND coalesce(s.sent_at, s.claimed_at) > :now - interval '1 hour'
+           AND (s.sent_at IS NOT NULL OR s.status = 'sending')
        ) AS sent_to_number
   FROM notifications n
   JOIN agencies a ON a.id = n.agency_id
@@ -76,24 +83,28 @@ _DROP = text("UPDATE notifications SET status = :status, last_error = :reason WH
 _SENT = text(
     """
 UPDATE notifications
-   SET provider_sid = coalesce(provider_sid, :sid), sent_at = coalesce(sent_at, :now),
-       status = CASE WHEN status IN ('pending', 'sending') THEN :status ELSE status END
+   SET provider_sid = coalesce(provider_sid, CAST(:sid AS varchar)),
+       sent_at = coalesce(sent_at, CAST(:now AS timestamptz)),
+       status = CASE WHEN status IN ('pending', 'sending') THEN CAST(:status AS varchar) ELSE status END
  WHERE id = :id
 """
 )
 _REFUSED = text(
     """
 UPDATE notifications SET status = :status, error_code = :code, last_error = :reason,
-       next_attempt_at = coalesce(:retry_at, next_attempt_at)
+       next_attempt_at = coalesce(CAST(:retry_at AS timestamptz), next_attempt_at)
  WHERE id = :id AND status = 'sending'
 """
 )
 _UNREACHABLE = text(
     """
 INSERT INTO phone_contacts (phone, unreachable_at, unreachable_code, opted_out_at)
-VALUES (:phone, :now, :code, CASE WHEN :code = 21610 THEN :now END)
-ON CONFLICT (phone) DO UPDATE SET unreachable_at = :now, unreachable_code = :code,
-       opted_out_at = coalesce(phone_contacts.opted_out_at, EXCLUDED.opted_out_at), updated_at = :now
+VALUES (:phone, CAST(:now AS timestamptz), CAST(:code AS int),
+        CASE WHEN CAST(:code AS int) = 21610 THEN CAST(:now AS timestamptz) END)
+ON CONFLICT (phone) DO UPDATE
+   SET unreachable_at = EXCLUDED.unreachable_at, unreachable_code = EXCLUDED.unreachable_code,
+       opted_out_at = coalesce(phone_contacts.opted_out_at, EXCLUDED.opted_out_at),
+       updated_at = EXCLUDED.unreachable_at
 """
 )
 
@@ -194,10 +205,12 @@ async def _refused(box: Outbox, row_id: uuid.UUID, row: Any, refused: SmsRefused
 _STATUS = text(
     """
 UPDATE notifications
-   SET status = :status, provider_sid = coalesce(provider_sid, :sid),
-       sent_at = coalesce(sent_at, :now), error_code = coalesce(:code, error_code),
-       delivered_at = CASE WHEN :status = 'delivered' THEN :now ELSE delivered_at END
- WHERE (provider_sid = :sid OR (id = :id AND provider_sid IS NULL))
+   SET status = CAST(:status AS varchar), provider_sid = coalesce(provider_sid, CAST(:sid AS varchar)),
+       sent_at = coalesce(sent_at, CAST(:now AS timestamptz)),
+       error_code = coalesce(CAST(:code AS int), error_code),
+       delivered_at = CASE WHEN CAST(:status AS varchar) = 'delivered' THEN CAST(:now AS timestamptz)
+                           ELSE delivered_at END
+ WHERE (provider_sid = CAST(:sid AS varchar) OR (id = CAST(:id AS uuid) AND provider_sid IS NULL))
    AND (CASE status WHEN 'pending' THEN 0 WHEN 'sending' THEN 1 WHEN 'queued' THEN 2 WHEN 'sent' THEN 3
                     WHEN 'delivered' THEN 4 WHEN 'undelivered' THEN 4 WHEN 'failed' THEN 4 ELSE 5 END) < :rank
 RETURNING recipient

@@ -300,8 +300,30 @@ def _spaced(slots: list[Slot]) -> list[Slot]:
 
 # words people add around a keyword ("un rdv svp", "book an appointment please")
 FILLERS = frozenset(
-    "SVP STP MERCI BONJOUR BONSOIR POUR AVEC UNE JE VOUDRAIS VEUX PRENDRE AVOIR "
-    "PLEASE THANKS HELLO WANT WOULD LIKE FOR THE AND".split()
+    [
+        "SVP",
+        "STP",
+        "MERCI",
+        "BONJOUR",
+        "BONSOIR",
+        "POUR",
+        "AVEC",
+        "UNE",
+        "JE",
+        "VOUDRAIS",
+        "VEUX",
+        "PRENDRE",
+        "AVOIR",
+        "PLEASE",
+        "THANKS",
+        "HELLO",
+        "WANT",
+        "WOULD",
+        "LIKE",
+        "FOR",
+        "THE",
+        "AND",
+    ]
 )
 
 
