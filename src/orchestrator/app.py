@@ -201,7 +201,7 @@ def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
-    from orchestrator.channels import admin, sms, walkin, web
+    from orchestrator.channels import admin, manage, sms, walkin, web
 
     owned = deps is None
     resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
@@ -282,6 +282,7 @@ def create_app(
         web.router(public_limit),
         *walkin.HANDLERS,
         *sms.HANDLERS,
+        *manage.HANDLERS,
         *(route_handlers or []),
     ]
     app = Litestar(

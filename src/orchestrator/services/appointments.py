@@ -55,3 +55,19 @@ async def appointment_for(
     elif isinstance(actor, System):
         return appointment, None
     raise NotFound(f"no appointment {appointment_id}", code="not_found")
+
+
+async def appointment_by_token(uow: UnitOfWork, token: str) -> tuple[Appointment, JobSeeker]:
+    """The appointment a manage link points to, and its job seeker (404 for any other token)."""
+    from sqlalchemy import select
+
+    found = (
+        await uow.session.execute(
+            select(Appointment, JobSeeker)
+            .join(JobSeeker, JobSeeker.id == Appointment.job_seeker_id)
+            .where(Appointment.manage_token_hash == hash_token(token))
+        )
+    ).first()
+    if found is None:
+        raise NotFound("no appointment for this link", code="not_found")
+    return found[0], found[1]
