@@ -30,7 +30,7 @@ from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
 from orchestrator.channels.overload import shed_load
 from orchestrator.channels.ratelimit import rate_limit
-from orchestrator.db import UnitOfWork, connection_lost, sqlstate, unit_of_work
+from orchestrator.db import UnitOfWork, connection_lost, constraint_name, sqlstate, unit_of_work
 from orchestrator.deps import Clock, Deps, Messaging
 from orchestrator.errors import DomainError
 from orchestrator.logs import request_id_middleware
@@ -111,6 +111,7 @@ def _field_from_message(message: str) -> str | None:
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+TAKEN_BY_A_CONCURRENT_REQUEST = {"uq_agencies_sms_number": "another agency already uses this SMS number"}
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -118,8 +119,11 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
         response = problem(409, "Conflict", "concurrent update, try again", code="retry")
         response.headers["Retry-After"] = "1"
         return response
-    if isinstance(exc, DBAPIError) and sqlstate(exc) == "23505":  # a concurrent twin won the race
-        return problem(409, "Conflict", "this value is already taken", code="conflict")
+    if isinstance(exc, DBAPIError) and (
+        taken := TAKEN_BY_A_CONCURRENT_REQUEST.get(constraint_name(exc) or "")
+    ):
+        # checked by the service first; only a concurrent twin that committed meanwhile lands here
+        return problem(409, "Conflict", taken, code="conflict")
     if connection_lost(exc):  # nothing was committed: the transaction died with its connection
         log.warning("database connection lost during a request")
         response = problem(503, "Service unavailable", "database connection lost, try again", code="retry")

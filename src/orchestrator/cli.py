@@ -256,6 +256,15 @@ def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
     del embedded
 
 
+def cmd_local_twilio(args: argparse.Namespace, settings: Settings) -> None:
+    """The local Twilio alone (``ORCHESTRATOR_TWILIO_API_URL`` of the workers points here)."""
+    settings = dataclasses.replace(settings, twilio_api_url=f"http://{args.host}:{args.port}")
+    server = _local_twilio_server(settings)
+    if server is None:
+        raise SystemExit("a Twilio account is configured: the local Twilio is not needed")
+    server.run()
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     from orchestrator import migrate
 
@@ -319,6 +328,10 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("worker", help="run the arq worker only").set_defaults(func=cmd_worker)
+    local = sub.add_parser("local-twilio", help="serve the local Twilio (demo, tests, compose)")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=8001)
+    local.set_defaults(func=cmd_local_twilio)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (default head)")

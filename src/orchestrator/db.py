@@ -41,6 +41,15 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+def constraint_name(exc: BaseException) -> str | None:
+    """The constraint a database error names (asyncpg gives it apart from the message)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if (name := getattr(candidate, "constraint_name", None)) is not None:
+            return str(name)
+    return None
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """The engine of a process. No ``pool_pre_ping`` (a round trip on every checkout): a pooled
     connection whose socket the server closed is noticed locally and replaced (``_drop_closed``);

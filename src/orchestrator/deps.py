@@ -92,9 +92,11 @@ class SmsRefused(Exception):
     """The provider did not take the message. ``permanent``: it never will (bad number, opted
     out, landline); otherwise (rate limit, 5xx, network) a later attempt may succeed."""
 
-    def __init__(self, code: int | None, permanent: bool, detail: str = "") -> None:
+    def __init__(
+        self, code: int | None, permanent: bool, detail: str = "", *, number_is_unreachable: bool = False
+    ) -> None:
         super().__init__(f"SMS refused (code {code}): {detail}")
-        self.code, self.permanent = code, permanent
+        self.code, self.permanent, self.number_is_unreachable = code, permanent, number_is_unreachable
 
 
 class SmsOutcomeUnknown(Exception):
@@ -123,15 +125,16 @@ class RedisPublisher:
 
 @dataclass(frozen=True)
 class ArqEnqueuer:
-    """arq's queue on the same Redis (arq reads jobs from its default queue key)."""
+    """arq's queue on the same Redis (``queue``: the key the workers read, see ``Settings.job_queue``)."""
 
     redis: Redis
+    queue: str = "arq:queue"
 
     async def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
         from arq.connections import ArqRedis
 
         pool = ArqRedis(connection_pool=self.redis.connection_pool)
-        await pool.enqueue_job(job, *args, _job_id=job_id)
+        await pool.enqueue_job(job, *args, _job_id=job_id, _queue_name=self.queue)
 
 
 @dataclass
@@ -174,10 +177,12 @@ class Deps:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("database_url and redis_url must be resolved before building the app")
         engine = make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url)
         return cls(
             sessions=make_sessionmaker(engine),
-            redis=Redis.from_url(settings.redis_url),
+            redis=redis,
             engine=engine,
+            enqueuer=ArqEnqueuer(redis, settings.job_queue),
             messaging=Messaging.from_settings(settings),
         )
 

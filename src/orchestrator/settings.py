@@ -62,6 +62,7 @@ class Settings:
     sms_inbound_per_number_per_hour: int = 30  # inbound from one number; more are not answered
     outbox_grace_seconds: int = 10  # a pending row older than this is re-enqueued by the sweeper
     outbox_stale_seconds: int = 120  # a row 'sending' this long is reconciled with the provider
+    job_queue: str = "arq:queue"  # the Redis key of the arq queue (deployments sharing a Redis differ)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -97,6 +98,7 @@ class Settings:
             ),
             outbox_grace_seconds=_int(env, "OUTBOX_GRACE_SECONDS", defaults.outbox_grace_seconds),
             outbox_stale_seconds=_int(env, "OUTBOX_STALE_SECONDS", defaults.outbox_stale_seconds),
+            job_queue=env.get(PREFIX + "JOB_QUEUE") or defaults.job_queue,
             log_level=(env.get(PREFIX + "LOG_LEVEL") or defaults.log_level).upper(),
             log_json=(env.get(PREFIX + "LOG_JSON", "1") not in {"0", "false", "no"}),
         )

@@ -47,7 +47,7 @@ def build_worker(
 
         engine = make_engine(database_url, pool_size=10)
         sessions = make_sessionmaker(engine)
-        enqueuer = ArqEnqueuer(ctx["redis"])
+        enqueuer = ArqEnqueuer(ctx["redis"], settings.job_queue)
         sms = sender or TwilioSms(settings)
         ctx.update(
             engine=engine,
@@ -74,6 +74,7 @@ def build_worker(
             cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        queue_name=settings.job_queue,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         handle_signals=handle_signals,

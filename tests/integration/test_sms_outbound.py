@@ -7,59 +7,31 @@ callbacks are posted signed with ``RequestValidator``.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select, text, update
 from twilio.request_validator import RequestValidator
 
 from orchestrator import outbox
-from orchestrator.channels.local_twilio import LocalTwilio, create_local_twilio_app
-from orchestrator.channels.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, TwilioSms
+from orchestrator.channels.local_twilio import LocalTwilio
+from orchestrator.channels.twilio import LOCAL_AUTH_TOKEN, TwilioSms
 from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
 from orchestrator.deps import Messaging
 from orchestrator.models import Agency, Notification, PhoneContact
 from orchestrator.services.notifications import Outbox, send_notification, sweep_outbox
 from orchestrator.settings import Settings
-from tests.conftest import _drop_database, _free_port, _recreate_database, _with_database
 
 PHONE = "+33612345678"
 
 
-@pytest.fixture(scope="module")
-def committed_url(servers) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from orchestrator.migrate import upgrade
-
-    name = f"orchestrator_outbox_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_recreate_database(servers.admin_url, name))
-    url = _with_database(servers.admin_url, name)
-    upgrade(url)
-    yield url
-    asyncio.run(_drop_database(servers.admin_url, name))
-
-
 @pytest.fixture
-def twilio() -> Iterator[tuple[LocalTwilio, str]]:
-    """The local Twilio, served over real HTTP from a thread."""
-    fake = LocalTwilio(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callbacks=False)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_local_twilio_app(fake), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:  # a condition: the socket is bound
-        thread.join(0.01)
-    yield fake, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+def twilio(local_twilio: tuple[LocalTwilio, str]) -> tuple[LocalTwilio, str]:
+    return local_twilio
 
 
 @pytest.fixture
@@ -71,6 +43,7 @@ def outbox_settings(committed_url, servers, twilio) -> Settings:  # type: ignore
         twilio_api_url=twilio[1],
         outbox_grace_seconds=0,
         outbox_stale_seconds=60,
+        job_queue=f"test:sms:{uuid.uuid4().hex}",  # no other worker (the live server's) takes these jobs
     )
 
 

@@ -21,7 +21,7 @@ from orchestrator.services import messages
         ("€" * 81, "GSM-7", 162, 2),
         ("reçu", "UCS-2", 4, 1),  # ç forces UCS-2 for the whole message
         ("être", "UCS-2", 4, 1),
-        ("l’agence", "UCS-2", 8, 1),  # the typographic apostrophe
+        ("l\u2019agence", "UCS-2", 8, 1),  # the typographic apostrophe
         ("9\u00a0h", "UCS-2", 3, 1),  # a non-breaking space
         ("ô" * 70, "UCS-2", 70, 1),
         ("ô" * 71, "UCS-2", 71, 2),  # multipart UCS-2: 67 a segment
@@ -35,7 +35,7 @@ def test_encoding_and_segments(body, encoding, units, segments):
 
 
 def test_forcing_ucs2_names_the_culprits():
-    assert forcing_ucs2("Votre RDV à l’agence, reçu") == "ç’"
+    assert forcing_ucs2("Votre RDV à l\u2019agence, reçu") == "ç\u2019"
     assert forcing_ucs2("Votre RDV à l'agence") == ""
 
 

@@ -22,6 +22,8 @@ from twilio.rest import Client
 from orchestrator.deps import SentSms, SmsOutcomeUnknown, SmsRefused
 from orchestrator.settings import Settings
 
+log = logging.getLogger(__name__)
+
 TWILIO_API = "https://api.twilio.com"
 LOCAL_ACCOUNT_SID = "AC" + "0" * 32
 LOCAL_SENDER = "+33700000000"  # the demo agency's SMS number (``demo.DEMO_SMS_NUMBER``)
@@ -84,21 +86,35 @@ class TwilioSms:
             http_client=self.http,
             environment={"TWILIO_ACCOUNT_SID": account_sid, "TWILIO_AUTH_TOKEN": auth_token},
         )
-        if settings.twilio_messaging_service_sid:
+        self.sender: dict[str, str] = {}
+        self.misconfigured = ""
+        if settings.local_twilio and (api_url or settings.twilio_api_url).rstrip("/") == TWILIO_API:
+            # never Twilio's cloud with the local credentials: texts wait (and expire) instead
+            self.misconfigured = (
+                "no Twilio account is configured: set ORCHESTRATOR_TWILIO_ACCOUNT_SID and _AUTH_TOKEN, "
+                "or point ORCHESTRATOR_TWILIO_API_URL at a local Twilio (orchestrator local-twilio)"
+            )
+        elif settings.twilio_messaging_service_sid:
             self.sender = {"messaging_service_sid": settings.twilio_messaging_service_sid}
         elif settings.twilio_from or settings.local_twilio:
             self.sender = {"from_": settings.twilio_from or LOCAL_SENDER}
         else:
-            raise ValueError("set ORCHESTRATOR_TWILIO_FROM or ORCHESTRATOR_TWILIO_MESSAGING_SERVICE_SID")
+            self.misconfigured = "set ORCHESTRATOR_TWILIO_FROM or ORCHESTRATOR_TWILIO_MESSAGING_SERVICE_SID"
+        if self.misconfigured:
+            log.error("SMS cannot be sent: %s", self.misconfigured)
 
     async def send(self, to: str, body: str, *, status_callback: str | None) -> SentSms:
+        if self.misconfigured:
+            raise SmsRefused(None, False, self.misconfigured)  # transient: sent once configured
         extra: dict[str, Any] = {"status_callback": status_callback} if status_callback else {}
         try:
             message = await self.client.messages.create_async(to=to, body=body, **self.sender, **extra)
         except TwilioRestException as exc:
             code = exc.code if isinstance(exc.code, int) else None
             transient = exc.status == 429 or exc.status >= 500 or code in TRANSIENT_ERRORS
-            raise SmsRefused(code or exc.status, not transient, exc.msg or "") from None
+            raise SmsRefused(
+                code or exc.status, not transient, exc.msg or "", number_is_unreachable=permanent(code)
+            ) from None
         except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
             raise SmsRefused(None, False, type(exc).__name__) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -106,6 +122,8 @@ class TwilioSms:
         return SentSms(sid=str(message.sid), status=str(message.status or "queued"))
 
     async def find_sent(self, to: str, body: str, since: datetime) -> SentSms | None:
+        if self.misconfigured:
+            raise SmsOutcomeUnknown(self.misconfigured)
         try:
             found = await self.client.messages.list_async(
                 to=to, date_sent_after=since - timedelta(minutes=1), page_size=100, limit=100
