@@ -221,6 +221,8 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
         "ORCHESTRATOR_REDIS_URL": servers.redis_url,
         "ORCHESTRATOR_TOKEN_SECRET": "test-secret-not-for-production-0123456789",
         "ORCHESTRATOR_PORT": str(port),
+        "ORCHESTRATOR_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",  # Twilio's callbacks come here
+        "ORCHESTRATOR_JOB_QUEUE": f"test:live:{os.getpid()}",  # its jobs are its own worker's
         "ORCHESTRATOR_PUBLIC_RATE_LIMIT_PER_MINUTE": "100000",
         "ORCHESTRATOR_LOG_LEVEL": "WARNING",
     }
