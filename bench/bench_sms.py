@@ -230,6 +230,7 @@ def run() -> dict[str, Any]:
                 "ORCHESTRATOR_REDIS_URL": redis_url,
                 "ORCHESTRATOR_TWILIO_API_URL": twilio_url,
                 "ORCHESTRATOR_LOG_LEVEL": "WARNING",
+                "ORCHESTRATOR_TOKEN_SECRET": "bench-secret-not-for-production-0123456789",
             },
         )
         result = asyncio.run(_measure(database_url, redis_url, twilio_url, worker.pid))

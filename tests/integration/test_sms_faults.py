@@ -29,6 +29,7 @@ from orchestrator.settings import Settings
 from tests.conftest import ROOT, _free_port
 from tests.helpers import ADMIN, SECRET, make_counsellor, make_rule, make_service
 
+
 def _worker(database_url: str, redis_url: str, api_url: str, queue: str) -> subprocess.Popen[bytes]:
     env = {
         "ORCHESTRATOR_JOB_QUEUE": queue,
