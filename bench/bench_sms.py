@@ -7,10 +7,12 @@ Three processes besides this one: the real worker (``orchestrator worker``), the
 (its HTTP server, stamping each message on arrival) and PostgreSQL; Redis too. This process only
 writes outbox rows and enqueues their jobs, as a request's after-commit hook does.
 
-- **throughput**: 2,000 rows committed, their jobs enqueued at once; messages/s until the last
-  one has its SID recorded; the worker's CPU per message (kernel counters of its process).
+- **throughput**: 2,000 rows committed, their jobs enqueued at once — one job per message (as
+  each request's after-commit hook does) or jobs of 50 (as the sweeper does for a wave of
+  reminders or a backlog); messages/s until the last one has its SID recorded; the worker's CPU
+  per message (kernel counters of its process).
 - **delay**: rows committed one at a time at a steady 25/s for 8 s, each job enqueued right after
-  its commit; delay = the local Twilio's arrival stamp − the commit time (same machine clock).
+  its commit; delay = the local Twilio's arrival stamp minus the commit time (same machine clock).
 - **baseline, same run**: the best simple alternative to a job per message — one loop that claims
   batches of due rows (``FOR UPDATE SKIP LOCKED``), sends them concurrently with the same SDK
   client and records the SIDs, with no Redis at all (the classic outbox relay).
@@ -61,8 +63,8 @@ def _local_twilio(port: int) -> subprocess.Popen[bytes]:
         "import uvicorn;"
         "from orchestrator.channels.local_twilio import LocalTwilio, create_local_twilio_app;"
         "from orchestrator.channels.twilio import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN;"
-        f"uvicorn.run(create_local_twilio_app(LocalTwilio(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callbacks=False)),"
-        f"host='127.0.0.1', port={port}, log_level='warning')"
+        "twilio = LocalTwilio(LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, callbacks=False);"
+        f"uvicorn.run(create_local_twilio_app(twilio), host='127.0.0.1', port={port}, log_level='warning')"
     )
     return _spawn(["-c", code], {})
 
@@ -86,8 +88,8 @@ async def _agency(conn: asyncpg.Connection) -> uuid.UUID:
 
 
 INSERT = (
-    "INSERT INTO notifications (id, agency_id, kind, channel, recipient, dedupe_key, body, encoding, segments) "
-    "VALUES ($1, $2, 'appointment.confirmed', 'sms', $3, $4, $5, 'GSM-7', 1)"
+    "INSERT INTO notifications (id, agency_id, kind, channel, recipient, dedupe_key, body, encoding, "
+    "segments) VALUES ($1, $2, 'appointment.confirmed', 'sms', $3, $4, $5, 'GSM-7', 1)"
 )
 
 
@@ -97,23 +99,32 @@ def _row(agency: uuid.UUID, i: int, tag: str) -> tuple[Any, ...]:
 
 
 async def _settled(conn: asyncpg.Connection, agency: uuid.UUID, total: int, deadline: float) -> None:
-    while await conn.fetchval("SELECT count(*) FROM notifications WHERE agency_id = $1 AND provider_sid IS NOT NULL", agency) < total:
+    while (
+        await conn.fetchval(
+            "SELECT count(*) FROM notifications WHERE agency_id = $1 AND provider_sid IS NOT NULL", agency
+        )
+        < total
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("messages were not all sent in time")
         await asyncio.sleep(0.02)
 
 
-async def _throughput(conn: asyncpg.Connection, pool: Any, worker_pid: int) -> dict[str, Any]:
+async def _throughput(conn: asyncpg.Connection, pool: Any, worker_pid: int, batch: int) -> dict[str, Any]:
+    """``batch`` 1: a job per message (each request's after-commit hook); 50: the sweeper's
+    chunks (a wave of reminders coming due, a backlog after an outage)."""
     agency = await _agency(conn)
-    rows = [_row(agency, i, "throughput") for i in range(THROUGHPUT_MESSAGES)]
+    rows = [_row(agency, i, f"throughput{batch}") for i in range(THROUGHPUT_MESSAGES)]
     await conn.executemany(INSERT, rows)
     cpu_before, started = _cpu_seconds(worker_pid), time.monotonic()
-    for row in rows:
-        await pool.enqueue_job("send_notification", str(row[0]), _job_id=f"notify:{row[0]}:0")
+    for start in range(0, len(rows), batch):
+        ids = [str(row[0]) for row in rows[start : start + batch]]
+        await pool.enqueue_job("send_notification", *ids, _job_id=f"notify:{ids[0]}:0")
     await _settled(conn, agency, len(rows), started + 300)
     elapsed, cpu = time.monotonic() - started, _cpu_seconds(worker_pid) - cpu_before
     return {
         "messages": len(rows),
+        "messages_per_job": batch,
         "seconds": round(elapsed, 2),
         "messages_per_s": round(len(rows) / elapsed, 1),
         "worker_cpu_ms_per_message": round(cpu * 1000 / len(rows), 2),
@@ -172,7 +183,8 @@ async def _relay_baseline(conn: asyncpg.Connection, database_url: str, twilio_ur
                 *(sender.send(r["recipient"], r["body"], status_callback=None) for r in batch)
             )
             await conn.executemany(
-                "UPDATE notifications SET provider_sid = $2, status = 'queued', sent_at = now() WHERE id = $1",
+                "UPDATE notifications SET provider_sid = $2, status = 'queued', sent_at = now() "
+                "WHERE id = $1",
                 [(r["id"], s.sid) for r, s in zip(batch, sent, strict=True)],
             )
     finally:
@@ -194,7 +206,8 @@ async def _measure(database_url: str, redis_url: str, twilio_url: str, worker_pi
     conn = await asyncpg.connect(database_url)
     try:
         result = {
-            "throughput": await _throughput(conn, pool, worker_pid),
+            "throughput_job_per_message": await _throughput(conn, pool, worker_pid, 1),
+            "throughput_sweeper_batches": await _throughput(conn, pool, worker_pid, 50),
             "delay": await _delay(conn, pool, twilio_url),
             "relay_baseline": await _relay_baseline(conn, database_url, twilio_url),
         }
@@ -208,7 +221,8 @@ def run() -> dict[str, Any]:
     server_url, redis_url, embedded = _servers()
     name = f"orchestrator_bench_sms_{os.getpid()}"
     drop = (
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+        "AND pid <> pg_backend_pid()",
         f'DROP DATABASE IF EXISTS "{name}"',
     )
     asyncio.run(_admin_execute(server_url, *drop, f'CREATE DATABASE "{name}"'))

@@ -30,6 +30,7 @@ MODULES = (
     "bench_queue_http",
     "bench_pgbench",
     "profile_paths",
+    "bench_sms",
 )
 
 
@@ -278,6 +279,35 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                     _ratio(measured.get("cpu_ms_p50"), floor),
                 )
             )
+    sms = results.get("bench_sms") or {}
+    if "error" not in sms and sms:
+        relay = _get(sms, "relay_baseline", "messages_per_s")
+        for key, label in (
+            ("throughput_job_per_message", "SMS out, a job per message"),
+            ("throughput_sweeper_batches", "SMS out, sweeper jobs of 50"),
+        ):
+            ours = _get(sms, key, "messages_per_s")
+            cpu = _get(sms, key, "worker_cpu_ms_per_message")
+            rows.append(
+                (
+                    label,
+                    "messages/s · worker CPU ms/msg",
+                    f"{ours} · {cpu}",
+                    "outbox relay loop, no Redis",
+                    relay,
+                    _ratio(ours, relay),
+                )
+            )
+        rows.append(
+            (
+                "SMS out, commit to provider",
+                "p50 / p99 ms",
+                f"{_get(sms, 'delay', 'p50_ms')} / {_get(sms, 'delay', 'p99_ms')}",
+                "",
+                "",
+                "",
+            )
+        )
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))

@@ -37,14 +37,17 @@ def upgrade() -> None:
     ):
         op.add_column("notifications", column)
     op.drop_constraint(op.f("ck_notifications_status_known"), "notifications", type_="check")
-    op.create_check_constraint(op.f("ck_notifications_status_known"), "notifications", f"status IN ({STATUSES})")
+    op.create_check_constraint(
+        op.f("ck_notifications_status_known"), "notifications", f"status IN ({STATUSES})"
+    )
     op.create_index("ix_notifications_agency_sent", "notifications", ["agency_id", "sent_at"])
     op.create_index("ix_notifications_appointment_id", "notifications", ["appointment_id"])
     op.add_column("inbound_events", sa.Column("response", sa.Text()))
     op.add_column("agencies", sa.Column("sms_number", sa.String(20)))
     op.create_unique_constraint(op.f("uq_agencies_sms_number"), "agencies", ["sms_number"])
     op.add_column(
-        "agencies", sa.Column("sms_inbound_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False)
+        "agencies",
+        sa.Column("sms_inbound_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
     )
     op.add_column(
         "agencies", sa.Column("sms_daily_budget", sa.Integer(), server_default=sa.text("500"), nullable=False)
@@ -70,8 +73,10 @@ def downgrade() -> None:
     op.drop_column("inbound_events", "response")
     op.drop_index("ix_notifications_appointment_id", "notifications")
     op.drop_index("ix_notifications_agency_sent", "notifications")
-    op.execute("DELETE FROM notifications WHERE status NOT IN (" + OLD_STATUSES + ")")
+    op.execute("DELETE FROM notifications WHERE status NOT IN (" + OLD_STATUSES + ")")  # noqa: S608 (constants)
     op.drop_constraint(op.f("ck_notifications_status_known"), "notifications", type_="check")
-    op.create_check_constraint(op.f("ck_notifications_status_known"), "notifications", f"status IN ({OLD_STATUSES})")
+    op.create_check_constraint(
+        op.f("ck_notifications_status_known"), "notifications", f"status IN ({OLD_STATUSES})"
+    )
     for column in ("delivered_at", "claimed_at", "expires_at", "error_code", "segments", "encoding", "body"):
         op.drop_column("notifications", column)

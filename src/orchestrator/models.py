@@ -344,6 +344,7 @@ class Notification(Base):
         ),
         Index("ix_notifications_pending", "status", "next_attempt_at"),
         Index("ix_notifications_agency_sent", "agency_id", "sent_at"),
+        Index("ix_notifications_recipient_sent", "recipient", "sent_at"),
     )
     id: Mapped[uuid.UUID] = _pk()
     agency_id: Mapped[uuid.UUID] = _agency_fk()

@@ -76,15 +76,16 @@ def message(
 
 
 def send_after_commit(uow: UnitOfWork, messages: Iterable[Outgoing]) -> None:
-    """Enqueue the send job of each SMS due now, once the transaction has committed (a row
-    that lost its dedupe race does not exist: its job finds nothing and ends)."""
-    for outgoing in messages:
-        if outgoing.channel == "sms" and outgoing.due_now:
-            uow.enqueue(SEND_JOB, str(outgoing.id), job_id=job_id(outgoing.id, 0))
+    """Enqueue one send job for the SMS of this transaction due now, once it has committed (a
+    row that lost its dedupe race does not exist: the job finds nothing for it)."""
+    due = [str(outgoing.id) for outgoing in messages if outgoing.channel == "sms" and outgoing.due_now]
+    if due:
+        uow.enqueue(SEND_JOB, *due, job_id=job_id(due[0], 0))
 
 
 def job_id(notification_id: uuid.UUID | str, attempts: int) -> str:
-    """One job per message and attempt: enqueuing the same attempt twice runs it once."""
+    """A send job is named by its first message and that message's attempt: enqueuing the same
+    one twice runs it once."""
     return f"notify:{notification_id}:{attempts}"
 
 

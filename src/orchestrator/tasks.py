@@ -40,9 +40,9 @@ async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def send_notification(ctx: dict[str, Any], notification_id: str) -> str:
-    """Send one outbox SMS (a no-op when it is not due, already sent, or claimed elsewhere)."""
-    return await notifications.send_notification(ctx["outbox"], notification_id, now=ctx["clock"]())
+async def send_notification(ctx: dict[str, Any], *notification_ids: str) -> dict[str, str]:
+    """Send outbox SMS rows (a no-op for those not due, already sent, or claimed elsewhere)."""
+    return await notifications.send_notifications(ctx["outbox"], notification_ids, now=ctx["clock"]())
 
 
 async def sweep_outbox(ctx: dict[str, Any]) -> dict[str, int]:

@@ -57,7 +57,7 @@ def build_worker(
             enqueuer=enqueuer,
             publisher=RedisPublisher(ctx["redis"]),
             sms=sms,
-            outbox=Outbox(sessions, sms, Messaging.from_settings(settings), enqueuer),
+            outbox=Outbox(engine, sms, Messaging.from_settings(settings), enqueuer),
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -51,13 +51,17 @@ def outbox_settings(committed_url, servers, twilio) -> Settings:  # type: ignore
 async def box(outbox_settings) -> AsyncIterator[Outbox]:  # type: ignore[no-untyped-def]
     engine = make_engine(outbox_settings.database_url, pool_size=5)
     sender = TwilioSms(outbox_settings)
-    yield Outbox(make_sessionmaker(engine), sender, Messaging.from_settings(outbox_settings))
+    yield Outbox(engine, sender, Messaging.from_settings(outbox_settings))
     await sender.close()
     await engine.dispose()
 
 
+def _sessions(box: Outbox) -> Any:
+    return make_sessionmaker(box.engine)
+
+
 async def _agency(box: Outbox, **fields: Any) -> uuid.UUID:
-    async with unit_of_work(box.sessions) as uow:
+    async with unit_of_work(_sessions(box)) as uow:
         agency = Agency(id=uuid.uuid4(), name="Agence", timezone="Europe/Paris", **fields)
         uow.session.add(agency)
     return agency.id
@@ -84,14 +88,14 @@ async def _queue(
         )
         for i in range(count)
     ]
-    async with unit_of_work(box.sessions) as uow:
+    async with unit_of_work(_sessions(box)) as uow:
         for row in rows:
             await uow.session.execute(row.insert)
     return [row.id for row in rows]
 
 
 async def _rows(box: Outbox, ids: list[uuid.UUID]) -> list[Notification]:
-    async with box.sessions() as session:
+    async with _sessions(box)() as session:
         found = (await session.scalars(select(Notification).where(Notification.id.in_(ids)))).all()
     return sorted(found, key=lambda n: ids.index(n.id))
 
@@ -149,7 +153,7 @@ async def test_status_callbacks_move_forward_only_and_record_a_lost_sid(client, 
         r = await _callback(client, sent, {"MessageSid": message["sid"], "MessageStatus": status})
         assert r.status_code == 204, r.text
     # a send whose SID we never recorded (crash after the provider's 201): the callback names the row
-    async with unit_of_work(box.sessions) as uow:
+    async with unit_of_work(_sessions(box)) as uow:
         await uow.session.execute(
             update(Notification).where(Notification.id == lost).values(status="sending")
         )
@@ -186,7 +190,7 @@ async def test_permanent_errors_are_final_and_mark_the_number_unreachable(box, t
     assert await send_notification(box, str(second), now=now) == f"skipped:{reason}"
     rows = await _rows(box, [first, second])
     assert [(r.status, r.error_code) for r in rows] == [("failed", code), ("skipped", None)]
-    async with box.sessions() as session:
+    async with _sessions(box)() as session:
         contact = await session.get(PhoneContact, number)
     assert contact is not None and contact.unreachable_code == code
     assert (contact.opted_out_at is not None) == (code == 21610)
@@ -227,7 +231,7 @@ async def test_the_sweeper_settles_a_crashed_send_without_sending_twice(box, twi
     claimed_at = datetime.now(UTC) - timedelta(minutes=5)
     # a sender claimed both and died: the first reached the provider, the second never left
     await box.sender.send("+33611000005", "Message 0 pour vous, à bientôt", status_callback=None)
-    async with unit_of_work(box.sessions) as uow:
+    async with unit_of_work(_sessions(box)) as uow:
         await uow.session.execute(
             update(Notification)
             .where(Notification.id.in_([reached, lost]))
@@ -256,7 +260,7 @@ async def test_the_sweeper_expires_late_messages_and_enqueues_due_ones(box, twil
         async def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
             enqueued.append((args[0], job_id))
 
-    swept = await sweep_outbox(Outbox(box.sessions, box.sender, box.messaging, Recorder()), now=now)
+    swept = await sweep_outbox(Outbox(box.engine, box.sender, box.messaging, Recorder()), now=now)
     assert swept["expired"] >= 1
     assert (str(due), outbox.job_id(due, 0)) in enqueued
     assert str(late) not in [row for row, _ in enqueued]
@@ -280,7 +284,7 @@ async def test_reminders_wait_out_quiet_hours_and_budgets_hold_messages(box, twi
 
 async def test_an_opted_out_number_gets_nothing(box, twilio):
     agency = await _agency(box)
-    async with unit_of_work(box.sessions) as uow:
+    async with unit_of_work(_sessions(box)) as uow:
         await uow.session.execute(
             text("INSERT INTO phone_contacts (phone, opted_out_at) VALUES ('+33611000009', now())")
         )

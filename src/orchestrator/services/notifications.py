@@ -19,21 +19,24 @@ of concurrent sends (a cost cap, not an exact quota).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
 from orchestrator import outbox
 from orchestrator.auth import Principal, Role, require_in_agency
-from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.db import UnitOfWork
 from orchestrator.deps import Enqueuer, Messaging, SentSms, SmsOutcomeUnknown, SmsRefused, SmsSender
 from orchestrator.models import Notification
-from orchestrator.scheduling.delivery import Attempt, Drop, Send, Wait, decide, retry_at
+from orchestrator.scheduling.delivery import Attempt, Drop, Wait, decide, retry_at
 
 log = logging.getLogger(__name__)
 
@@ -50,43 +53,52 @@ RANK = {
 }
 FINAL_PROVIDER_STATUSES = {"delivered", "undelivered", "failed"}
 
-_ATTEMPT = text(
+# The claim, in one statement: take the row if it is due, and return what the decision needs.
+# ``sent_today`` (segments since the agency's local midnight) and ``sent_to_number`` (the last
+# hour) count texts sent or being sent, read through the (agency_id, sent_at) and
+# (recipient, sent_at) indexes. Run in autocommit: one round trip, no BEGIN/COMMIT.
+_CLAIM = text(
     """
-SELECT n.kind, n.recipient, n.body, n.expires_at, n.attempts, a.timezone, a.sms_daily_budget,
-       c.opted_out_at IS NOT NULL AS opted_out, c.unreachable_at IS NOT NULL AS unreachable,
-       t.status AS ticket_status,
+UPDATE notifications n
+   SET status = 'sending', claimed_at = :now, attempts = n.attempts + 1
+  FROM agencies a
+ WHERE n.id = ANY(CAST(:ids AS uuid[])) AND a.id = n.agency_id AND n.channel = 'sms'
+   AND n.status = 'pending' AND n.provider_sid IS NULL AND n.next_attempt_at <= :now
+RETURNING n.id, n.kind, n.recipient, n.body, n.expires_at, n.attempts, a.timezone, a.sms_daily_budget,
+       EXISTS (SELECT 1 FROM phone_contacts c WHERE c.phone = n.recipient AND c.opted_out_at IS NOT NULL)
+         AS opted_out,
+       EXISTS (SELECT 1 FROM phone_contacts c WHERE c.phone = n.recipient AND c.unreachable_at IS NOT NULL)
+         AS unreachable,
+       (SELECT t.status FROM walk_in_tickets t WHERE t.id = n.ticket_id) AS ticket_status,
        (SELECT coalesce(sum(coalesce(s.segments, 1)), 0) FROM notifications s
          WHERE s.agency_id = n.agency_id AND s.channel = 'sms'
-           AND coalesce(s.sent_at, s.claimed_at)
-               >= (date_trunc('day', :now AT TIME ZONE a.timezone) AT TIME ZONE a.timezone)
-           AND (s.sent_at IS NOT NULL OR s.status = 'sending')
-       ) AS sent_today,
+           AND s.sent_at >= (date_trunc('day', :now AT TIME ZONE a.timezone) AT TIME ZONE a.timezone))
+       + (SELECT count(*) FROM notifications s
+           WHERE s.status = 'sending' AND s.agency_id = n.agency_id AND s.id <> n.id) AS sent_today,
        (SELECT count(*) FROM notifications s
-         WHERE s.recipient = n.recipient AND s.channel = 'sms'
-           AND coalesce(s.sent_at, s.claimed_at) > :now - interval '1 hour'
-           AND (s.sent_at IS NOT NULL OR s.status = 'sending')
-       ) AS sent_to_number
-  FROM notifications n
-  JOIN agencies a ON a.id = n.agency_id
-  LEFT JOIN phone_contacts c ON c.phone = n.recipient
-  LEFT JOIN walk_in_tickets t ON t.id = n.ticket_id
- WHERE n.id = :id AND n.channel = 'sms' AND n.status = 'pending' AND n.provider_sid IS NULL
-   AND n.next_attempt_at <= :now
-   FOR UPDATE OF n SKIP LOCKED
+         WHERE s.recipient = n.recipient AND s.channel = 'sms' AND s.sent_at > :now - interval '1 hour')
+       + (SELECT count(*) FROM notifications s
+           WHERE s.status = 'sending' AND s.recipient = n.recipient AND s.id <> n.id) AS sent_to_number
 """
 )
-_CLAIM = text(
-    "UPDATE notifications SET status = 'sending', claimed_at = :now, attempts = attempts + 1 WHERE id = :id"
+# a claim the decision does not send goes back (or is dropped): it never counted as an attempt
+_WAIT = text(
+    "UPDATE notifications SET status = 'pending', claimed_at = NULL, attempts = attempts - 1, "
+    "next_attempt_at = :until, last_error = :reason WHERE id = :id"
 )
-_WAIT = text("UPDATE notifications SET next_attempt_at = :until, last_error = :reason WHERE id = :id")
-_DROP = text("UPDATE notifications SET status = :status, last_error = :reason WHERE id = :id")
+_DROP = text(
+    "UPDATE notifications SET status = :status, claimed_at = NULL, attempts = attempts - 1, "
+    "last_error = :reason WHERE id = :id"
+)
 _SENT = text(
     """
-UPDATE notifications
-   SET provider_sid = coalesce(provider_sid, CAST(:sid AS varchar)),
-       sent_at = coalesce(sent_at, CAST(:now AS timestamptz)),
-       status = CASE WHEN status IN ('pending', 'sending') THEN CAST(:status AS varchar) ELSE status END
- WHERE id = :id
+UPDATE notifications n
+   SET provider_sid = coalesce(n.provider_sid, v.sid),
+       sent_at = coalesce(n.sent_at, CAST(:now AS timestamptz)),
+       status = CASE WHEN n.status IN ('pending', 'sending') THEN v.status ELSE n.status END
+  FROM unnest(CAST(:ids AS uuid[]), CAST(:sids AS varchar[]), CAST(:statuses AS varchar[]))
+       AS v(id, sid, status)
+ WHERE n.id = v.id
 """
 )
 _REFUSED = text(
@@ -111,9 +123,12 @@ ON CONFLICT (phone) DO UPDATE
 
 @dataclass(frozen=True)
 class Outbox:
-    """What sending needs: the database, the provider, the queue (retries) and the policy."""
+    """What sending needs: the database, the provider, the queue (retries) and the policy.
 
-    sessions: async_sessionmaker[AsyncSession]
+    Each step of a send is one statement in autocommit (``run``): the claim and the record are
+    one round trip each, and each is durable before the next step starts."""
+
+    engine: AsyncEngine
     sender: SmsSender
     messaging: Messaging
     enqueuer: Enqueuer | None = None
@@ -121,39 +136,64 @@ class Outbox:
     def status_callback(self, notification_id: uuid.UUID | str) -> str:
         return f"{self.messaging.public_base_url}/webhooks/twilio/status?n={notification_id}"
 
+    async def run(self, statement: Executable, params: dict[str, Any]) -> Any:
+        """``statement`` in its own autocommitted round trip; the rows it returns, as mappings."""
+        async with self.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await autocommit.execute(statement, params)
+            return result.mappings().all() if result.returns_rows else result.rowcount
+
+
+BATCH = 50  # messages one job sends at once (the sweeper's chunks)
+
 
 async def send_notification(box: Outbox, notification_id: str, *, now: datetime) -> str:
-    """Send one SMS row if it is due and still wanted; returns what happened (for logs/tests)."""
-    row_id = uuid.UUID(notification_id)
-    async with unit_of_work(box.sessions) as uow:
-        row = (await uow.session.execute(_ATTEMPT, {"id": row_id, "now": now})).mappings().first()
-        if row is None:
-            return "not_due"  # sent, claimed by another sender, waiting, or gone
+    """Send one SMS row (see :func:`send_notifications`); returns what happened to it."""
+    return (await send_notifications(box, [notification_id], now=now))[notification_id]
+
+
+async def send_notifications(
+    box: Outbox, notification_ids: Sequence[str], *, now: datetime
+) -> dict[str, str]:
+    """Send the SMS rows that are due and still wanted, concurrently: one claim statement for
+    all, one request each to the provider, one statement recording the SIDs. Returns what
+    happened to each id ("sent", "not_due", "wait:…", "expired:…", "failed:…", "unknown")."""
+    claimed = await box.run(_CLAIM, {"ids": [uuid.UUID(i) for i in notification_ids], "now": now})
+    outcomes = dict.fromkeys(notification_ids, "not_due")  # sent, claimed elsewhere, waiting, or gone
+    sending = []
+    for row in claimed:
         decision = decide(_attempt(row, box.messaging), now=now, quiet=box.messaging.quiet)
         if isinstance(decision, Wait):
-            await uow.session.execute(
-                _WAIT, {"id": row_id, "until": decision.until, "reason": decision.reason}
-            )
-            return f"wait:{decision.reason}"
-        if isinstance(decision, Drop):
-            await uow.session.execute(
-                _DROP, {"id": row_id, "status": decision.status, "reason": decision.reason}
-            )
-            return f"{decision.status}:{decision.reason}"
-        assert isinstance(decision, Send)
-        await uow.session.execute(_CLAIM, {"id": row_id, "now": now})
-    # claimed and committed: from here on the row is 'sending' until we (or the sweeper) settle it
+            await box.run(_WAIT, {"id": row["id"], "until": decision.until, "reason": decision.reason})
+            outcomes[str(row["id"])] = f"wait:{decision.reason}"
+        elif isinstance(decision, Drop):
+            await box.run(_DROP, {"id": row["id"], "status": decision.status, "reason": decision.reason})
+            outcomes[str(row["id"])] = f"{decision.status}:{decision.reason}"
+        else:
+            sending.append(row)
+    # claimed and committed: from here on each row is 'sending' until we (or the sweeper) settle it
+    results = await asyncio.gather(*(_send(box, row, now) for row in sending))
+    sent = [
+        (row["id"], result)
+        for row, result in zip(sending, results, strict=True)
+        if isinstance(result, SentSms)
+    ]
+    await _record_sent(box, sent, now)
+    for row, result in zip(sending, results, strict=True):
+        outcomes[str(row["id"])] = "sent" if isinstance(result, SentSms) else result
+    return outcomes
+
+
+async def _send(box: Outbox, row: Any, now: datetime) -> SentSms | str:
     try:
-        sent = await box.sender.send(
-            row["recipient"], row["body"], status_callback=box.status_callback(row_id)
+        return await box.sender.send(
+            row["recipient"], row["body"], status_callback=box.status_callback(row["id"])
         )
     except SmsRefused as refused:
-        return await _refused(box, row_id, row, refused, now)
+        return await _refused(box, row, refused, now)
     except SmsOutcomeUnknown:
-        log.warning("SMS outcome unknown; the sweeper will settle it", extra={"notification": str(row_id)})
+        log.warning("SMS outcome unknown; the sweeper will settle it", extra={"notification": str(row["id"])})
         return "unknown"
-    await _record_sent(box.sessions, row_id, sent, now)
-    return "sent"
 
 
 def _attempt(row: Any, messaging: Messaging) -> Attempt:
@@ -171,32 +211,28 @@ def _attempt(row: Any, messaging: Messaging) -> Attempt:
     )
 
 
-async def _record_sent(
-    sessions: async_sessionmaker[AsyncSession], row_id: uuid.UUID, sent: SentSms, now: datetime
-) -> None:
-    status = "queued" if sent.status in ("accepted", "queued", "") else sent.status
-    async with unit_of_work(sessions) as uow:
-        await uow.session.execute(_SENT, {"id": row_id, "sid": sent.sid, "status": status, "now": now})
+async def _record_sent(box: Outbox, sent: list[tuple[uuid.UUID, SentSms]], now: datetime) -> None:
+    """Record the provider's SIDs (and first statuses) of several rows in one statement."""
+    if not sent:
+        return
+    statuses = ["queued" if s.status in ("accepted", "queued", "") else s.status for _, s in sent]
+    params = {"ids": [row_id for row_id, _ in sent], "sids": [s.sid for _, s in sent], "statuses": statuses}
+    await box.run(_SENT, params | {"now": now})
 
 
-async def _refused(box: Outbox, row_id: uuid.UUID, row: Any, refused: SmsRefused, now: datetime) -> str:
-    retry = None if refused.permanent else retry_at(row["attempts"] + 1, now, row["expires_at"])
+async def _refused(box: Outbox, row: Any, refused: SmsRefused, now: datetime) -> str:
+    retry = None if refused.permanent else retry_at(row["attempts"], now, row["expires_at"])
     status = "pending" if retry is not None else ("failed" if refused.permanent else "expired")
-    async with unit_of_work(box.sessions) as uow:
-        await uow.session.execute(
-            _REFUSED,
-            {
-                "id": row_id,
-                "status": status,
-                "code": refused.code,
-                "reason": str(refused)[:500],
-                "retry_at": retry,
-            },
-        )
-        if refused.permanent and refused.code is not None:
-            await uow.session.execute(
-                _UNREACHABLE, {"phone": row["recipient"], "now": now, "code": refused.code}
-            )
+    params = {
+        "id": row["id"],
+        "status": status,
+        "code": refused.code,
+        "reason": str(refused)[:500],
+        "retry_at": retry,
+    }
+    await box.run(_REFUSED, params)
+    if refused.number_is_unreachable:  # not an account or request error: the number's own
+        await box.run(_UNREACHABLE, {"phone": row["recipient"], "now": now, "code": refused.code})
     return f"{status}:{refused.code}"
 
 
@@ -269,36 +305,35 @@ _UNCLAIM = text(
 )
 
 
-async def sweep_outbox(box: Outbox, *, now: datetime, limit: int = 500) -> dict[str, int]:
+async def sweep_outbox(box: Outbox, *, now: datetime, limit: int = 5000) -> dict[str, int]:
     """Expire what is too late, settle stale claims with the provider, and enqueue every SMS
     due for longer than the grace period (lost jobs, Redis outages, deferred rows)."""
-    async with unit_of_work(box.sessions) as uow:
-        expired = (await uow.session.execute(_EXPIRE, {"now": now})).rowcount  # type: ignore[attr-defined]
-        stale = (
-            await uow.session.execute(_STALE, {"before": now - box.messaging.stale, "limit": limit})
-        ).all()
+    expired = await box.run(_EXPIRE, {"now": now})
+    stale = await box.run(_STALE, {"before": now - box.messaging.stale, "limit": limit})
     settled = 0
     for row in stale:
         settled += await _settle(box, row, now)
-    async with unit_of_work(box.sessions) as uow:
-        due = (await uow.session.execute(_DUE, {"before": now - box.messaging.grace, "limit": limit})).all()
+    due = await box.run(_DUE, {"before": now - box.messaging.grace, "limit": limit})
     if box.enqueuer is not None:
-        for row_id, attempts in due:
-            await box.enqueuer.enqueue(outbox.SEND_JOB, str(row_id), job_id=outbox.job_id(row_id, attempts))
+        for start in range(0, len(due), BATCH):
+            chunk = due[start : start + BATCH]
+            ids = [str(row["id"]) for row in chunk]
+            await box.enqueuer.enqueue(
+                outbox.SEND_JOB, *ids, job_id=outbox.job_id(chunk[0]["id"], chunk[0]["attempts"])
+            )
     return {"expired": int(expired or 0), "settled": settled, "enqueued": len(due)}
 
 
 async def _settle(box: Outbox, row: Any, now: datetime) -> int:
     """A row left 'sending': record the provider's message if it exists, else send it again."""
     try:
-        found = await box.sender.find_sent(row.recipient, row.body, row.claimed_at)
+        found = await box.sender.find_sent(row["recipient"], row["body"], row["claimed_at"])
     except SmsOutcomeUnknown:
         return 0  # the provider cannot say now: ask at the next sweep
     if found is not None:
-        await _record_sent(box.sessions, row.id, found, now)
-        return 1
-    async with unit_of_work(box.sessions) as uow:  # due at once: this very sweep enqueues it
-        await uow.session.execute(_UNCLAIM, {"id": row.id, "due": row.claimed_at})
+        await _record_sent(box, [(row["id"], found)], now)
+    else:  # due at once: this very sweep enqueues it
+        await box.run(_UNCLAIM, {"id": row["id"], "due": row["claimed_at"]})
     return 1
 
 
