@@ -86,11 +86,12 @@ def _admin_token(settings: Settings) -> str:
 async def _seed(settings: Settings) -> uuid.UUID:
     from orchestrator.db import make_engine, make_sessionmaker
     from orchestrator.demo import seed_demo
+    from orchestrator.deps import Messaging
 
     assert settings.database_url
     engine = make_engine(settings.database_url, pool_size=2)
     try:
-        return await seed_demo(make_sessionmaker(engine))
+        return await seed_demo(make_sessionmaker(engine), messaging=Messaging.from_settings(settings))
     finally:
         await engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.auth import Principal, Role
 from orchestrator.db import UnitOfWork, unit_of_work
+from orchestrator.deps import Messaging
 from orchestrator.errors import Conflict
 from orchestrator.models import Agency
 from orchestrator.services import admin, booking
@@ -160,9 +161,14 @@ async def _book_some(uow: UnitOfWork, agency_id: uuid.UUID, now: datetime, per_s
     return booked
 
 
-async def seed_demo(sessions: async_sessionmaker[AsyncSession], now: datetime | None = None) -> uuid.UUID:
-    """Create the demo agency once; return its id (existing or new)."""
-    async with unit_of_work(sessions) as uow:
+async def seed_demo(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime | None = None,
+    messaging: Messaging | None = None,
+) -> uuid.UUID:
+    """Create the demo agency once; return its id (existing or new). ``messaging`` writes the
+    demo bookings' texts (their manage links use its public URL)."""
+    async with unit_of_work(sessions, messaging=messaging) as uow:
         existing = await uow.session.scalar(select(Agency.id).where(Agency.name == DEMO_AGENCY))
         if existing is not None:
             return existing
