@@ -390,7 +390,11 @@ class InboundEvent(Base):
     """Webhook deduplication (Twilio MessageSid / CallSid)."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_inbound_events_external"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="uq_inbound_events_external"),
+        # the inbound per-number limit counts a sender's recent texts
+        Index("ix_inbound_events_from", text("(payload ->> 'From')"), "received_at"),
+    )
     id: Mapped[uuid.UUID] = _pk()
     provider: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(64))

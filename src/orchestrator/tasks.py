@@ -40,6 +40,27 @@ async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+MESSAGE_RETENTION = timedelta(days=30)
+
+
+async def purge_message_data(ctx: dict[str, Any]) -> dict[str, int]:
+    """Daily, GDPR minimisation: inbound texts' records (a phone number each) and the bodies of
+    settled outbox texts (a manage link each) are kept 30 days; the rows' status stays."""
+    cutoff = ctx["clock"]() - MESSAGE_RETENTION
+    async with unit_of_work(ctx["sessions"]) as uow:
+        inbound = await uow.session.execute(
+            text("DELETE FROM inbound_events WHERE received_at < :cutoff"), {"cutoff": cutoff}
+        )
+        bodies = await uow.session.execute(
+            text(
+                "UPDATE notifications SET body = NULL, payload = '{}'::jsonb WHERE created_at < :cutoff "
+                "AND body IS NOT NULL AND status NOT IN ('pending', 'sending')"
+            ),
+            {"cutoff": cutoff},
+        )
+    return {"inbound_events": int(inbound.rowcount or 0), "bodies": int(bodies.rowcount or 0)}  # type: ignore[attr-defined]
+
+
 async def send_notification(ctx: dict[str, Any], *notification_ids: str) -> dict[str, str]:
     """Send outbox SMS rows (a no-op for those not due, already sent, or claimed elsewhere)."""
     return await notifications.send_notifications(ctx["outbox"], notification_ids, now=ctx["clock"]())

@@ -20,6 +20,7 @@ EVERY_30_SECONDS = {0, 30}
 FUNCTIONS: list[Any] = [
     tasks.purge_expired_holds,
     tasks.purge_idempotency_keys,
+    tasks.purge_message_data,
     # keep_result=0: a message's job id may be enqueued again once its run is over (the sweeper)
     func(tasks.send_notification, keep_result=0, max_tries=3, timeout=30),
     tasks.sweep_outbox,
@@ -70,6 +71,7 @@ def build_worker(
         cron_jobs=[
             cron(tasks.purge_expired_holds, minute=set(range(0, 60, 5)), run_at_startup=True),
             cron(tasks.purge_idempotency_keys, minute=17),
+            cron(tasks.purge_message_data, hour=3, minute=41),
             cron(tasks.sweep_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
             cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
         ],

@@ -84,3 +84,57 @@ async def test_real_worker_runs_jobs_from_redis(settings, redis):
         assert isinstance(await job.result(timeout=5), int)
     finally:
         await pool.aclose()
+
+
+async def test_message_data_is_kept_thirty_days(client, sessions, clock):
+    from orchestrator import outbox
+    from orchestrator.db import unit_of_work
+    from orchestrator.models import InboundEvent, Notification
+
+    agency = await make_agency(client)
+    old, pending = (
+        outbox.message(
+            agency_id=uuid.UUID(agency["id"]),
+            kind="appointment.confirmed",
+            channel="sms",
+            recipient="+33612345678",
+            dedupe_key=f"purge:{uuid.uuid4()}",
+            body="Votre RDV: http://x/m/secret-token",
+        )
+        for _ in range(2)
+    )
+    async with unit_of_work(sessions) as uow:
+        await uow.session.execute(old.insert)
+        await uow.session.execute(pending.insert)
+        uow.session.add_all(
+            [
+                InboundEvent(
+                    provider="twilio",
+                    external_id="SMold",
+                    kind="sms",
+                    received_at=clock() - timedelta(days=31),
+                ),
+                InboundEvent(
+                    provider="twilio",
+                    external_id="SMnew",
+                    kind="sms",
+                    received_at=clock() - timedelta(days=1),
+                ),
+            ]
+        )
+    async with unit_of_work(sessions) as uow:
+        await uow.session.execute(
+            Notification.__table__.update()
+            .where(Notification.id.in_([old.id, pending.id]))
+            .values(created_at=clock() - timedelta(days=31))
+        )
+        await uow.session.execute(
+            Notification.__table__.update().where(Notification.id == old.id).values(status="delivered")
+        )
+    purged = await tasks.purge_message_data({"sessions": sessions, "clock": clock})
+    assert purged == {"inbound_events": 1, "bodies": 1}
+    async with sessions() as session:
+        bodies = dict((await session.execute(select(Notification.id, Notification.body))).all())
+        events = (await session.scalars(select(InboundEvent.external_id))).all()
+    assert bodies[old.id] is None and bodies[pending.id] is not None  # a text still to send keeps its body
+    assert events == ["SMnew"]
