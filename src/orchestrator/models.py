@@ -309,12 +309,23 @@ class WalkInTicket(Base):
 
 
 class CallbackRequest(Base):
+    """Someone asked to be called back: placed on a counsellor's time as a ``callback`` claim."""
+
     __tablename__ = "callback_requests"
     __table_args__ = (
         CheckConstraint(
             "status IN ('requested', 'scheduled', 'in_progress', 'completed', 'failed', 'cancelled')",
             name="status_known",
         ),
+        # one active request per number and agency: a second one updates the first
+        Index(
+            "uq_callback_requests_active_phone",
+            "agency_id",
+            "phone",
+            unique=True,
+            postgresql_where=text("status IN ('requested', 'scheduled', 'in_progress')"),
+        ),
+        Index("ix_callback_requests_agency_status", "agency_id", "status"),
     )
     id: Mapped[uuid.UUID] = _pk()
     agency_id: Mapped[uuid.UUID] = _agency_fk()
@@ -326,10 +337,24 @@ class CallbackRequest(Base):
     window_end: Mapped[datetime | None] = mapped_column(TZ)
     counsellor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("counsellors.id"))
     claim_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("claims.id", ondelete="SET NULL"))
-    scheduled_at: Mapped[datetime | None] = mapped_column(TZ)
+    scheduled_at: Mapped[datetime | None] = mapped_column(TZ)  # when the call is expected
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     outcome: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = _created()
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164: the number to call
+    language: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    needs: Mapped[list[str]] = mapped_column(ARRAY(String), server_default=text("'{}'"))
+    windows: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))  # [[start, end]]
+    priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    deadline_at: Mapped[datetime | None] = mapped_column(TZ)
+    not_before: Mapped[datetime | None] = mapped_column(TZ)  # after no answer: the next try
+    manage_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    placement_reason: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    started_at: Mapped[datetime | None] = mapped_column(TZ)
+    completed_at: Mapped[datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = _created()
 
 
 class Notification(Base):

@@ -525,3 +525,49 @@ class SlotRead(Struct):
     counsellor_id: uuid.UUID
     mode: str
     reason: str
+
+
+# --- callbacks -----------------------------------------------------------------------------------
+
+
+class CallbackWindow(Body):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+    def check(self) -> None:
+        if self.starts_at >= self.ends_at:
+            raise ValueError("ends_at: must be after starts_at")
+
+
+class CallbackCreate(Body):
+    multiline = frozenset({"reason"})
+    agency_id: uuid.UUID
+    phone: Phone
+    service_id: uuid.UUID | None = None
+    language: Language | None = None
+    reason: Annotated[str, Meta(max_length=500, pattern=MULTILINE)] | None = None
+    needs: Annotated[list[Tag], Meta(max_length=10)] = []
+    windows: Annotated[list[CallbackWindow], Meta(max_length=10)] = []
+    name: Name | None = None
+
+
+class CallbackOutcome(Body):
+    multiline = frozenset({"note"})
+    outcome: Annotated[str, Meta(pattern="^(reached|no_answer|voicemail|wrong_number)$")]
+    note: Annotated[str, Meta(max_length=1000, pattern=MULTILINE)] | None = None
+
+
+class CallbackRead(Struct, omit_defaults=True):
+    id: uuid.UUID
+    agency_id: uuid.UUID
+    status: str
+    channel: str
+    service_id: uuid.UUID | None
+    expected_at: datetime | None  # when the call is planned (null: not placed yet)
+    deadline_at: datetime | None
+    attempts: int
+    counsellor_id: uuid.UUID | None = None
+    placement_reason: str | None = None
+    outcome: str | None = None
+    phone: str | None = None  # staff only
+    manage_token: str | None = None  # once, when created

@@ -94,7 +94,7 @@ class SkippedRead(Struct):
 class WorkRead(Struct):
     """What ``POST /counsellors/{id}/next`` handed out."""
 
-    kind: str  # "appointment" | "ticket"
+    kind: str  # "appointment" | "ticket" | "callback"
     id: uuid.UUID
     reason: str
     counsellor_id: uuid.UUID
@@ -106,6 +106,7 @@ class WorkRead(Struct):
     starts_at: datetime | None = None
     detail: dict[str, str] = {}
     skipped: list[SkippedRead] = []
+    phone: str | None = None  # a callback: the number to call
 
 
 class DeskRead(Struct):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +70,33 @@ async def send_notification(ctx: dict[str, Any], *notification_ids: str) -> dict
 async def sweep_outbox(ctx: dict[str, Any]) -> dict[str, int]:
     """Every few seconds: expire late messages, settle stale sends, enqueue what is due."""
     return await notifications.sweep_outbox(ctx["outbox"], now=ctx["clock"]())
+
+
+_AGENCIES_WAITING_FOR_CALLS = text(
+    "SELECT DISTINCT agency_id FROM callback_requests WHERE status = 'requested' AND deadline_at > :now"
+)
+
+
+async def plan_callbacks(ctx: dict[str, Any], agency_id: str | None = None) -> int:
+    """Place waiting callback requests (one agency's, after a change that freed time; or, every
+    minute, every agency's: retries coming due, requests that lost a race)."""
+    from orchestrator.models import Agency
+    from orchestrator.services.callbacks import plan_agency
+
+    now = ctx["clock"]()
+    async with unit_of_work(ctx["sessions"]) as uow:
+        ids = (
+            [uuid.UUID(agency_id)]
+            if agency_id
+            else list(await uow.session.scalars(_AGENCIES_WAITING_FOR_CALLS, {"now": now}))
+        )
+    placed = 0
+    for one in ids:
+        async with unit_of_work(ctx["sessions"], ctx.get("publisher"), ctx.get("enqueuer")) as uow:
+            agency = await uow.session.get(Agency, one)
+            if agency is not None and agency.active:
+                placed += await plan_agency(uow, agency, now=now)
+    return placed
 
 
 _QUEUES_WITH_PHONES = text(

@@ -25,6 +25,7 @@ FUNCTIONS: list[Any] = [
     func(tasks.send_notification, keep_result=0, max_tries=3, timeout=30),
     tasks.sweep_outbox,
     tasks.check_soon,
+    func(tasks.plan_callbacks, keep_result=0),
 ]
 
 
@@ -74,6 +75,7 @@ def build_worker(
             cron(tasks.purge_message_data, hour=3, minute=41),
             cron(tasks.sweep_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
             cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
+            cron(tasks.plan_callbacks, second=7, timeout=60),  # every minute
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=settings.job_queue,

@@ -191,7 +191,10 @@ async def call_next(
         label=view.label,
         number=view.ticket.number if view.ticket else None,
         call_count=view.ticket.call_count if view.ticket else None,
-        starts_at=view.appointment.starts_at if view.appointment else None,
+        starts_at=view.appointment.starts_at
+        if view.appointment
+        else (view.callback.scheduled_at if view.callback else None),
+        phone=view.callback.phone if view.callback else None,
         detail=dict(decision.detail),
         skipped=[SkippedRead(uuid.UUID(s.ticket_id), s.reason.value) for s in decision.skipped],
     )

@@ -64,12 +64,14 @@ class Priority(IntEnum):
 class WorkKind(StrEnum):
     APPOINTMENT = "appointment"
     TICKET = "ticket"
+    CALLBACK = "callback"  # a phone callback placed on the counsellor's time, now due
 
 
 class Reason(StrEnum):
     """Why an item was chosen: the tier it was taken from (machine-readable)."""
 
     APPOINTMENT_DUE = "appointment_due"
+    CALLBACK_DUE = "callback_due"  # its reserved time has come: like an appointment, it goes first
     URGENT = "urgent"
     STARVATION = "starvation"
     PRIORITY = "priority"

@@ -566,6 +566,8 @@ async def cancel_appointment(
     agency = await agency_of(uow, appointment.agency_id)
     seeker = await _seeker(uow, appointment)
     await notify(uow, appointment, seeker, agency, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
+    # the freed time may suit a waiting callback (one planning run per agency at a time)
+    uow.enqueue("plan_callbacks", str(agency.id), job_id=f"plan_callbacks:{agency.id}")
     if APPOINTMENT.changes_board(move, before):  # a checked-in person leaves the queue
         await announce(uow, agency, appointment, move.live_event, now)
     return appointment

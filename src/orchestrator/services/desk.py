@@ -46,18 +46,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
-from orchestrator.models import Agency, Appointment, Counsellor, WalkInTicket
+from orchestrator.models import Agency, Appointment, CallbackRequest, Counsellor, WalkInTicket
 from orchestrator.repositories.calendars import lock_counsellors
 from orchestrator.repositories.queue import appointment_label
 from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
-from orchestrator.scheduling.queue import DeskCounsellor, WorkDecision, WorkKind, next_works
+from orchestrator.scheduling.queue import DeskCounsellor, Reason, WorkDecision, WorkKind, next_works
 from orchestrator.scheduling.transitions import APPOINTMENT, TICKET, AppointmentStatus, TicketStatus
 from orchestrator.services import admin, audit
 from orchestrator.services.commands import Actor, Channel, principal_of
@@ -86,6 +86,7 @@ class WorkView:
     label: str
     ticket: WalkInTicket | None = None
     appointment: Appointment | None = None
+    callback: CallbackRequest | None = None
 
 
 async def _locked_counsellor(
@@ -187,6 +188,9 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
         raise Conflict(
             "finish (or requeue) the current person before calling the next", code="busy", current=current
         )
+    due = await _due_callback(uow, counsellor, caller, now)
+    if due is not None:
+        return due
     snapshot = await _expire_exhausted(uow, snapshot, caller.actor)
     desk = snapshot.desk(counsellor.id)
     if desk is None:
@@ -215,6 +219,57 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
             count *= 2
         snapshot = rest
     raise Conflict("the queue changed too fast; try again", code="retry")
+
+
+CALLBACK_EARLY = timedelta(minutes=5)  # a callback may be started this long before its time
+
+_DUE_CALLBACK = text(
+    """
+UPDATE callback_requests SET status = 'in_progress', started_at = :now, updated_at = :now,
+       attempts = attempts + 1
+ WHERE id = (SELECT id FROM callback_requests
+              WHERE counsellor_id = :counsellor AND status = 'scheduled' AND scheduled_at <= :due
+              ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+)
+
+
+async def _due_callback(
+    uow: UnitOfWork, counsellor: Counsellor, caller: Principal, now: datetime
+) -> WorkView | None:
+    """The counsellor's callback whose reserved time has come, started; 409 ``busy`` while one
+    is in progress. Its time was claimed for it, so it goes before the queue like an appointment."""
+    in_hand = await uow.session.scalar(
+        select(CallbackRequest.id).where(
+            CallbackRequest.counsellor_id == counsellor.id, CallbackRequest.status == "in_progress"
+        )
+    )
+    if in_hand is not None:
+        raise Conflict("record the outcome of the current callback first", code="busy", current=str(in_hand))
+    found = await uow.session.scalar(
+        _DUE_CALLBACK, {"counsellor": counsellor.id, "now": now, "due": now + CALLBACK_EARLY}
+    )
+    if found is None:
+        return None
+    request = await uow.session.get(CallbackRequest, found, populate_existing=True)
+    assert request is not None and request.service_id is not None
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="callback.started",
+        entity=request,
+        agency_id=request.agency_id,
+        counsellor_id=counsellor.id,
+    )
+    decision = WorkDecision(
+        WorkKind.CALLBACK,
+        str(request.id),
+        Reason.CALLBACK_DUE,
+        detail=(("scheduled_at", request.scheduled_at.isoformat() if request.scheduled_at else ""),),
+    )
+    label = f"Rappel {request.phone or ''}".strip()
+    return WorkView(decision, counsellor, request.service_id, label, callback=request)
 
 
 async def _called(

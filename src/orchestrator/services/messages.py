@@ -181,6 +181,9 @@ REPLIES: dict[str, dict[str, str]] = {
         "kept": "Votre RDV du {when} est maintenu.",
         "too_late": "Il est trop tard pour changer ce RDV par SMS, merci d'appeler l'agence.",
         "callback": "C'est noté: un conseiller vous rappellera à ce numéro.",
+        "callback_expected": "{agency}: un conseiller vous appellera le {when} environ.",
+        "callback_missed": "{agency}: nous n'avons pas pu vous joindre. Envoyez RAPPEL pour qu'un conseiller "
+        "vous rappelle.",
         "queue": "Ticket {number}: {ahead} personne(s) avant vous, environ {minutes} min. "
         "Nous vous prévenons par SMS quand votre tour approche.",
         "queue_closed": "{agency}: la file d'attente ne prend personne pour le moment.",
@@ -205,6 +208,8 @@ REPLIES: dict[str, dict[str, str]] = {
         "kept": "Your appointment of {when} is kept.",
         "too_late": "It is too late to change this appointment by text, please call the agency.",
         "callback": "Noted: an adviser will call you back on this number.",
+        "callback_expected": "{agency}: an adviser will call you on {when} or so.",
+        "callback_missed": "{agency}: we could not reach you. Send CALLBACK to be called again.",
         "queue": "Ticket {number}: {ahead} person(s) before you, about {minutes} min. "
         "We will text you when your turn is near.",
         "queue_closed": "{agency}: the queue is not taking anyone at the moment.",
@@ -217,3 +222,51 @@ REPLIES: dict[str, dict[str, str]] = {
 def reply(key: str, language: str | None, **values: object) -> str:
     """A conversation reply in ``language`` (French when unknown)."""
     return REPLIES[language_of(language)][key].format(**values)
+
+
+# --- the voice line (spoken: any character is fine) ----------------------------------------------
+
+VOICE: dict[str, dict[str, str]] = {
+    "fr": {
+        "menu": "Bonjour, vous êtes bien à {agency}. Pour être rappelé par un conseiller, tapez 1. "
+        "Pour entendre votre prochain rendez-vous, tapez 2. Pour l'annuler, tapez 3. "
+        "Pour réécouter, tapez 0.",
+        "menu_switch": "For English, press 9.",
+        "when": "Quand préférez-vous être rappelé ? Le matin, tapez 1. L'après-midi, tapez 2. "
+        "Peu importe, tapez 3.",
+        "callback_noted": "C'est noté. Un conseiller vous rappellera à ce numéro. Au revoir.",
+        "callback_planned": "C'est noté. Un conseiller vous rappellera le {when} environ. "
+        "Vous recevrez aussi un SMS. Au revoir.",
+        "read_next": "Votre prochain rendez-vous est le {when}, {mode}.",
+        "no_appointment": "Vous n'avez pas de rendez-vous à venir.",
+        "confirm_cancel": "Pour annuler votre rendez-vous du {when}, tapez 1. Pour le garder, tapez 2.",
+        "cancelled": "Votre rendez-vous du {when} est annulé. Au revoir.",
+        "too_late": "Il est trop tard pour annuler ce rendez-vous par téléphone. Merci d'appeler l'accueil. "
+        "Au revoir.",
+        "goodbye": "Nous n'avons pas compris votre choix. Au revoir.",
+        "closed": "Ce numéro ne prend pas d'appels pour le moment. Au revoir.",
+    },
+    "en": {
+        "menu": "Hello, this is {agency}. To be called back by an adviser, press 1. "
+        "To hear your next appointment, press 2. To cancel it, press 3. To hear this again, press 0.",
+        "menu_switch": "Pour le français, tapez 9.",
+        "when": "When would you like to be called? Morning, press 1. Afternoon, press 2. Any time, press 3.",
+        "callback_noted": "Noted. An adviser will call you back on this number. Goodbye.",
+        "callback_planned": "Noted. An adviser will call you on {when} or so. You will also get a text. "
+        "Goodbye.",
+        "read_next": "Your next appointment is on {when}, {mode}.",
+        "no_appointment": "You have no upcoming appointment.",
+        "confirm_cancel": "To cancel your appointment of {when}, press 1. To keep it, press 2.",
+        "cancelled": "Your appointment of {when} is cancelled. Goodbye.",
+        "too_late": "It is too late to cancel this appointment by phone. Please call the front desk. "
+        "Goodbye.",
+        "goodbye": "We did not understand your choice. Goodbye.",
+        "closed": "This number takes no calls at the moment. Goodbye.",
+    },
+}
+SPEECH_LANGUAGE = {"fr": "fr-FR", "en": "en-GB"}
+
+
+def spoken(key: str, language: str | None, **values: object) -> str:
+    """A voice prompt in ``language`` (French when unknown)."""
+    return VOICE[language_of(language)][key].format(**values)

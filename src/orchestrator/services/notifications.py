@@ -368,7 +368,7 @@ async def outbox_view(
         .where(Notification.agency_id == agency_id)
         .group_by(Notification.status)
     )
-    counts = {name: int(count) for name, count in (await uow.session.execute(by_status)).tuples()}
+    counts = {name: int(count) for name, count in await uow.session.execute(by_status)}
     query = select(*_VIEW).where(Notification.agency_id == agency_id)
     if status:
         query = query.where(Notification.status == status)

@@ -24,7 +24,6 @@ from orchestrator.errors import Conflict, DomainError
 from orchestrator.models import (
     Agency,
     Appointment,
-    CallbackRequest,
     Claim,
     Hold,
     InboundEvent,
@@ -49,7 +48,7 @@ from orchestrator.scheduling.conversation import (
     step,
 )
 from orchestrator.scheduling.transitions import AppointmentStatus
-from orchestrator.services import audit, booking, tickets
+from orchestrator.services import booking, callbacks, tickets
 from orchestrator.services.commands import Channel, JobSeekerDetails, PhoneOwner, System
 from orchestrator.services.messages import MODES, language_of, reply, when
 
@@ -491,36 +490,30 @@ async def _offer_move(talk: _Talk) -> Reply:
 
 
 async def _request_callback(talk: _Talk) -> Reply:
-    seeker = await talk.known()
-    if seeker is None:
-        seeker = JobSeeker(
-            id=uuid.uuid4(),
-            agency_id=talk.agency.id,
-            phone=talk.sms.phone,
-            language=talk.language,
-            preferred_channel="sms",
-            consent_sms=True,
-        )
-        talk.uow.session.add(seeker)
     services = await talk.services()
     service = _service_for(services, talk.move.argument) or (services[0] if services else None)
-    request = CallbackRequest(
-        id=uuid.uuid4(),
-        agency_id=talk.agency.id,
-        job_seeker_id=seeker.id,
-        service_id=service.id if service else None,
-        channel=Channel.SMS.value,
-        status="requested",
-    )
-    talk.uow.session.add(request)
-    await talk.uow.session.flush()
-    audit.record(
-        talk.uow,
-        actor=talk.actor.audit_name,
-        action="callback.requested",
-        entity=request,
-        agency_id=talk.agency.id,
-    )
+    known = await talk.known()
+    try:
+        async with talk.uow.session.begin_nested():
+            asked = await callbacks.request_callback(
+                talk.uow,
+                callbacks.RequestCallback(
+                    talk.actor,
+                    Channel.SMS,
+                    talk.agency.id,
+                    talk.sms.phone,
+                    service_id=service.id if service else None,
+                    language=talk.language,
+                    needs=tuple(known.accessibility) if known else (),
+                    priority=known.priority if known else 0,
+                ),
+                now=talk.now,
+            )
+    except DomainError:
+        return talk.say("queue_closed"), idle(talk.state)
+    request = asked.request
+    if request.scheduled_at is not None:  # placed at once: say when (the outbox text says it too)
+        return talk.say("callback_expected", when=talk.when(request.scheduled_at)), idle(talk.state)
     return talk.say("callback"), idle(talk.state)
 
 

@@ -1,0 +1,189 @@
+"""Placing phone callbacks in counsellors' real gaps: the same ledgers as booking and the queue.
+
+:func:`plan_callbacks` takes the pending requests and the counsellors' ledgers and places each
+request, most urgent first (deadline, then priority, then age), on a counsellor who works by
+phone and has the skill, inside the person's windows, ending before the request's deadline. Among
+the possible places it prefers, in order:
+
+1. a counsellor who speaks the person's language (where one can call in time);
+2. the place that wastes the least bookable time: putting a 15-minute call in a gap leaves
+   fragments before and after it, and a fragment shorter than ``bookable_unit`` (the shortest
+   bookable service) is lost to booking — so a call fills a short gap exactly, or sits at the
+   edge of a long one, rather than splitting it in two unusable halves;
+3. the earliest start (the person is called sooner);
+4. the counsellor id (a stable tie-break).
+
+Working blocks reserved to a pool (``quota``, e.g. walk-in desk duty) are not used: a callback
+never takes the time promised to the walk-in queue. Each placement carries a reason; a request
+that cannot be placed says why. Pure and deterministic: ``now`` is a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from orchestrator.scheduling.intervals import (
+    Span,
+    delta_micros,
+    from_micros,
+    intersect_spans,
+    merge_spans,
+    subtract_spans,
+    to_micros,
+    to_span,
+)
+from orchestrator.scheduling.ledger import Ledger
+from orchestrator.scheduling.types import Interval, Mode
+
+CALLBACK_POOLS = frozenset({None, "callback", "phone"})  # working blocks a callback may use
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAsk:
+    """A pending request to be called back."""
+
+    id: str
+    created_at: datetime
+    deadline: datetime  # the call must end by then (the agency's service level)
+    duration: timedelta = timedelta(minutes=15)
+    windows: tuple[Interval, ...] = ()  # when the person can answer; empty: any working time
+    skill: str | None = None
+    language: str | None = None
+    priority: int = 0
+    not_before: datetime | None = None  # a retry after no answer: not before then
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    request_id: str
+    counsellor_id: str
+    start: datetime
+    end: datetime
+    reason: str  # "fills_gap", "gap_edge" or "splits_gap", + ":language" when it matches
+    wasted_minutes: int  # bookable time lost around the call (fragments too short to book)
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    request_id: str
+    reason: str  # "no_phone_counsellor" (nobody with phone and the skill) or "no_time_before_deadline"
+
+
+Plan = Placement | Unplaced
+
+
+def urgency(ask: CallbackAsk) -> tuple[datetime, int, datetime, str]:
+    """The order requests are placed in: earliest deadline, then priority, then oldest."""
+    return (ask.deadline, -ask.priority, ask.created_at, ask.id)
+
+
+def plan_callbacks(
+    requests: Iterable[CallbackAsk],
+    ledgers: Sequence[Ledger],
+    now: datetime,
+    *,
+    grid: timedelta = timedelta(minutes=5),
+    bookable_unit: timedelta = timedelta(minutes=30),
+    lead: timedelta = timedelta(minutes=5),
+) -> list[Plan]:
+    """Place every request (see the module doc); the plan, in the order requests were placed."""
+    free = {
+        ledger.id: _free(ledger, to_micros(now + lead)) for ledger in ledgers if Mode.PHONE in ledger.modes
+    }
+    unit, step = delta_micros(bookable_unit), delta_micros(grid)
+    plans: list[Plan] = []
+    for ask in sorted(requests, key=urgency):
+        eligible = [
+            ledger
+            for ledger in ledgers
+            if ledger.id in free and (not ask.skill or ask.skill in ledger.skills)
+        ]
+        if not eligible:
+            plans.append(Unplaced(ask.id, "no_phone_counsellor"))
+            continue
+        best = _best(ask, eligible, free, now + lead, unit, step)
+        if best is None:
+            plans.append(Unplaced(ask.id, "no_time_before_deadline"))
+            continue
+        plans.append(best)
+        span = (to_micros(best.start), to_micros(best.end))
+        free[best.counsellor_id] = subtract_spans(free[best.counsellor_id], [span])
+    return plans
+
+
+def _free(ledger: Ledger, after: int) -> list[Span]:
+    """Phone working time not yet committed, from ``after`` on."""
+    working = merge_spans(
+        to_span(block.interval)
+        for block in ledger.working
+        if Mode.PHONE in block.modes and block.quota in CALLBACK_POOLS
+    )
+    taken = merge_spans((*ledger.booked_spans, *ledger.unavailable_spans, *ledger.serving_spans))
+    return [(max(s, after), e) for s, e in subtract_spans(working, taken) if e > after]
+
+
+def _best(
+    ask: CallbackAsk,
+    eligible: list[Ledger],
+    free: dict[str, list[Span]],
+    earliest: datetime,
+    unit: int,
+    step: int,
+) -> Placement | None:
+    length, now = delta_micros(ask.duration), to_micros(earliest)
+    start_from = to_micros(max(earliest, ask.not_before or earliest))
+    allowed = [(start_from, to_micros(ask.deadline))]
+    if ask.windows:
+        allowed = intersect_spans(merge_spans(map(to_span, ask.windows)), allowed)
+    if not allowed:
+        return None
+    best: tuple[int, int, int, str] | None = None  # (language mismatch, waste, start, counsellor)
+    for ledger in eligible:
+        mismatch = int(bool(ask.language) and ask.language not in ledger.languages)
+        if best is not None and mismatch > best[0]:
+            continue
+        for gap in free[ledger.id]:
+            if gap[0] >= allowed[-1][1]:
+                break  # gaps are in time order: the rest start after the last allowed moment
+            if best is not None and (mismatch, 0) == best[:2] and gap[0] > best[2]:
+                break  # nothing later can beat a zero-waste place that starts earlier
+            for lo, hi in allowed:
+                lo, hi = max(lo, gap[0]), min(hi, gap[1])
+                for start in _edges(lo, hi, length, step):
+                    key = (mismatch, _waste(gap, start, start + length, unit, now)[0], start, ledger.id)
+                    if best is None or key < best:
+                        best = key
+    if best is None:
+        return None
+    mismatch, waste, start, counsellor_id = best
+    gap = next(g for g in free[counsellor_id] if g[0] <= start and start + length <= g[1])
+    shape = _waste(gap, start, start + length, unit, now)[1]
+    reason = shape + ("" if mismatch or not ask.language else ":language")
+    return Placement(
+        ask.id, counsellor_id, from_micros(start), from_micros(start + length), reason, waste // 60_000_000
+    )
+
+
+def _edges(lo: int, hi: int, length: int, step: int) -> tuple[int, ...]:
+    """The candidate starts in ``[lo, hi)``: as early as possible and as late as possible (on the
+    grid) — the two places that leave the remaining time in one piece."""
+    if hi - lo < length:
+        return ()
+    first = -(-lo // step) * step
+    last = (hi - length) // step * step
+    if first + length > hi:
+        return ()
+    return (first,) if last <= first else (first, last)
+
+
+def _waste(gap: Span, start: int, end: int, unit: int, now: int) -> tuple[int, str]:
+    """Bookable time lost by calling in ``[start, end)`` inside ``gap``: fragments left before
+    and after shorter than ``unit``; and how the call sits in the gap. A gap that began before
+    ``now`` has no fragment before the call worth keeping: that time is gone anyway."""
+    before, after = (0 if gap[0] <= now else start - gap[0]), gap[1] - end
+    waste = sum(fragment for fragment in (before, after) if 0 < fragment < unit)
+    if before < unit and after < unit:
+        return waste, "fills_gap"
+    return waste, "gap_edge" if min(before, after) == 0 or waste == 0 else "splits_gap"
