@@ -31,6 +31,7 @@ MODULES = (
     "bench_pgbench",
     "profile_paths",
     "bench_sms",
+    "bench_callbacks",
 )
 
 
@@ -308,6 +309,23 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 "",
             )
         )
+    cb = results.get("bench_callbacks") or {}
+    if "error" not in cb and cb:
+        rows.append(("plan_callbacks 200 req x 50 c", "p50 ms", _get(cb, "speed", "p50_ms"), "goal", 50, ""))
+        day = cb.get("simulated_day") or {}
+        for team in (2, 3, 4):
+            silo = day.get(f"siloed_{team}_on_phone") or {}
+            rows.append(
+                (
+                    "callbacks on time (shared) · appointments refused",
+                    "share · count",
+                    f"{_get(day, 'shared', 'callbacks_on_time')} · "
+                    f"{_get(day, 'shared', 'appointments_refused')}",
+                    f"silo, {team} on the phone",
+                    f"{silo.get('callbacks_on_time')} · {silo.get('appointments_refused')}",
+                    "",
+                )
+            )
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))

@@ -147,12 +147,16 @@ async def test_move_offers_new_slots_and_moves_the_appointment(client, world, se
 
 async def test_callback_request_and_remote_queue(client, world, sessions):
     phone = Phone(client)
-    assert await phone.text("RAPPEL") == "C'est noté: un conseiller vous rappellera à ce numéro."
+    # placed at once in the counsellor's phone time: the reply says when
+    assert (
+        await phone.text("RAPPEL")
+        == "France Travail Lyon: un conseiller vous appellera le lundi 2 mars à 9h00 environ."
+    )
     joined = await phone.text("file")
     assert joined.startswith("Ticket A001: 0 personne(s) avant vous"), joined
     async with sessions() as session:
         request = (await session.scalars(select(CallbackRequest))).one()
-    assert (request.status, request.channel) == ("requested", "sms")
+    assert (request.status, request.channel) == ("scheduled", "sms")
 
 
 async def test_stop_is_confirmed_once_and_start_brings_texts_back(client, world, sessions):
