@@ -343,3 +343,63 @@ async def test_voice_webhooks_are_signed_and_a_retry_gets_the_same_answer(client
     async with sessions() as session:
         events = await session.scalar(text("SELECT count(*) FROM inbound_events WHERE kind = 'voice'"))
     assert events == 2  # the answer and one key press
+
+
+async def test_planned_callbacks_move_for_an_absence_and_up_into_freed_time(client, world, sessions, clock):
+    agency = world["agency"]["id"]
+    counsellor = world["counsellor"]["id"]
+    ctx = {"sessions": sessions, "clock": clock, "publisher": None, "enqueuer": None}
+    # Monday 9:00-11:00 booked: the callback goes to 11:00
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={
+            "agency_id": agency,
+            "service_id": world["service"]["id"],
+            "starts_at": "2026-03-02T09:00:00+01:00",
+            "mode": "phone",
+            "job_seeker": {"name": "A"},
+        },
+    )
+    assert booked.status_code == 201, booked.text
+    for hour in ("09:30", "10:00", "10:30"):
+        r = await client.post(
+            "/api/v1/appointments",
+            json={
+                "agency_id": agency,
+                "service_id": world["service"]["id"],
+                "starts_at": f"2026-03-02T{hour}:00+01:00",
+                "mode": "phone",
+                "job_seeker": {"name": "B"},
+            },
+        )
+        assert r.status_code == 201, r.text
+    asked = (await _ask(client, world)).json()
+    assert asked["expected_at"] == "2026-03-02T10:00:00Z"  # 11:00 Paris
+    # the counsellor is away 10:45-12:00: the call moves (to Tuesday morning) and the person is told
+    r = await client.post(
+        f"/api/v1/counsellors/{counsellor}/absences",
+        json={"starts_at": "2026-03-02T10:45:00+01:00", "ends_at": "2026-03-02T12:00:00+01:00"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    await tasks.plan_callbacks(ctx, agency)
+    moved = (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()
+    assert moved["status"] == "scheduled" and moved["expected_at"] == "2026-03-03T08:00:00Z"
+    assert moved["placement_reason"].endswith(":moved")
+    # the 9:00 appointment is cancelled: the call comes up to Monday 9:00
+    cancelled = await client.post(f"/api/v1/appointments/{booked.json()['id']}/cancel", headers=ADMIN)
+    assert cancelled.status_code == 200, cancelled.text
+    await tasks.plan_callbacks(ctx, agency)
+    earlier = (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()
+    assert (earlier["expected_at"], earlier["placement_reason"]) == ("2026-03-02T08:00:00Z", "moved_earlier")
+    async with sessions() as session:
+        texts = (
+            await session.scalars(
+                select(Notification.body)
+                .where(Notification.kind == "callback.callback_moved")
+                .order_by(Notification.created_at)
+            )
+        ).all()
+        claims = await session.scalar(select(func.count()).select_from(Claim).where(Claim.kind == "callback"))
+    assert len(texts) == 2 and "mardi 3 mars à 9h00" in texts[0] and "lundi 2 mars à 9h00" in texts[1]
+    assert claims == 1  # each move replaced the claim

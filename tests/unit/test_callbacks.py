@@ -127,3 +127,29 @@ def test_deterministic_whatever_the_input_order():
     assert plan_callbacks(asks, ledgers, NOW) == plan_callbacks(
         list(reversed(asks)), list(reversed(ledgers)), NOW
     )
+
+
+def test_a_placed_request_keeps_its_place_even_for_a_more_urgent_newcomer():
+    ledger = counsellor("c1", (at(8), at(9, 45)), (at(10), at(17)))  # one 15-minute gap, taken by r1
+    placed = ask("r1", current=("c1", at(9, 45)))
+    urgent = ask("urgent", deadline=at(10), priority=1)
+    plans = plan_callbacks([placed, urgent], [ledger], NOW)
+    assert Placement("r1", "c1", at(9, 45), at(10), "kept", 0) in plans
+    assert Unplaced("urgent", "no_time_before_deadline") in plans
+
+
+def test_time_freed_earlier_moves_a_placed_request_up():
+    ledger = counsellor("c1", (at(10), at(15)))  # 8:00-10:00 became free (a cancellation)
+    (moved,) = plan_callbacks([ask("r1", current=("c1", at(15)))], [ledger], NOW)
+    assert isinstance(moved, Placement) and (moved.start, moved.reason) == (at(8), "moved_earlier")
+    (kept,) = plan_callbacks([ask("r1", current=("c1", at(8, 15)))], [ledger], NOW)
+    assert isinstance(kept, Placement) and (kept.start, kept.reason) == (
+        at(8, 15),
+        "kept",
+    )  # 15 min is no gain
+
+
+def test_a_place_that_no_longer_fits_is_replanned():
+    ledger = counsellor("c1", unavailable=[Interval(at(14), at(17))])  # an absence over the call
+    (moved,) = plan_callbacks([ask("r1", current=("c1", at(15)))], [ledger], NOW)
+    assert isinstance(moved, Placement) and moved.start == at(8) and moved.reason.endswith(":moved")

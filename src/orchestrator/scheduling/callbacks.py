@@ -21,7 +21,7 @@ that cannot be placed says why. Pure and deterministic: ``now`` is a parameter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from orchestrator.scheduling.intervals import (
@@ -53,6 +53,7 @@ class CallbackAsk:
     language: str | None = None
     priority: int = 0
     not_before: datetime | None = None  # a retry after no answer: not before then
+    current: tuple[str, datetime] | None = None  # already placed: (counsellor id, start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,9 @@ class Placement:
     counsellor_id: str
     start: datetime
     end: datetime
-    reason: str  # "fills_gap", "gap_edge" or "splits_gap", + ":language" when it matches
+    reason: str  # "fills_gap", "gap_edge" or "splits_gap", + ":language" when it matches;
+    # for a request already placed: "kept", "moved_earlier", or the new reason + ":moved" when
+    # its place no longer fits (an absence, a shorter day, new windows)
     wasted_minutes: int  # bookable time lost around the call (fragments too short to book)
 
 
@@ -87,30 +90,84 @@ def plan_callbacks(
     grid: timedelta = timedelta(minutes=5),
     bookable_unit: timedelta = timedelta(minutes=30),
     lead: timedelta = timedelta(minutes=5),
+    move_gain: timedelta = timedelta(minutes=30),
+    move_waste: timedelta = timedelta(minutes=15),
 ) -> list[Plan]:
-    """Place every request (see the module doc); the plan, in the order requests were placed."""
+    """Place every request (see the module doc); the plan, in the order requests were placed.
+
+    Requests already placed (``current``; the ledgers must not hold their own claims) keep
+    their place while it still fits, so nobody is moved for a more urgent newcomer; one whose
+    place no longer fits is placed again (``…:moved``); one that can be called at least
+    ``move_gain`` earlier (time freed by a cancellation) moves there (``moved_earlier``) if that
+    wastes at most ``move_waste`` of bookable time."""
     free = {
         ledger.id: _free(ledger, to_micros(now + lead)) for ledger in ledgers if Mode.PHONE in ledger.modes
     }
     unit, step = delta_micros(bookable_unit), delta_micros(grid)
+    ordered = sorted(requests, key=urgency)
+    kept: dict[str, Span] = {}
+    for ask in ordered:  # places that still fit are reserved first
+        span = _still_fits(ask, free, now + lead)
+        if span is not None and ask.current is not None:
+            kept[ask.id] = span
+            free[ask.current[0]] = subtract_spans(free[ask.current[0]], [span])
     plans: list[Plan] = []
-    for ask in sorted(requests, key=urgency):
-        eligible = [
-            ledger
-            for ledger in ledgers
-            if ledger.id in free and (not ask.skill or ask.skill in ledger.skills)
-        ]
-        if not eligible:
-            plans.append(Unplaced(ask.id, "no_phone_counsellor"))
+    for ask in ordered:
+        if ask.id in kept:
             continue
-        best = _best(ask, eligible, free, now + lead, unit, step)
-        if best is None:
-            plans.append(Unplaced(ask.id, "no_time_before_deadline"))
+        plan = _place(ask, ledgers, free, now + lead, unit, step)
+        if isinstance(plan, Placement) and ask.current is not None:
+            plan = replace(plan, reason=f"{plan.reason}:moved")
+        plans.append(plan)
+    for ask in ordered:  # then, most urgent first, whether a kept one can come earlier
+        if ask.id not in kept or ask.current is None:
             continue
-        plans.append(best)
-        span = (to_micros(best.start), to_micros(best.end))
-        free[best.counsellor_id] = subtract_spans(free[best.counsellor_id], [span])
+        counsellor_id, start = ask.current
+        sooner = replace(ask, deadline=min(ask.deadline, start - move_gain + ask.duration))
+        plan = _place(sooner, ledgers, free, now + lead, unit, step, max_waste=delta_micros(move_waste))
+        if isinstance(plan, Placement):
+            plans.append(replace(plan, reason="moved_earlier"))
+            free[counsellor_id] = merge_spans([*free[counsellor_id], kept[ask.id]])  # its old time
+            continue
+        plans.append(Placement(ask.id, counsellor_id, start, start + ask.duration, "kept", 0))
     return plans
+
+
+def _place(
+    ask: CallbackAsk,
+    ledgers: Sequence[Ledger],
+    free: dict[str, list[Span]],
+    earliest: datetime,
+    unit: int,
+    step: int,
+    max_waste: int | None = None,
+) -> Plan:
+    """The best place for ``ask`` in ``free`` (which it then takes), or why there is none;
+    with ``max_waste`` (µs), none that wastes more bookable time than that."""
+    eligible = [
+        ledger for ledger in ledgers if ledger.id in free and (not ask.skill or ask.skill in ledger.skills)
+    ]
+    if not eligible:
+        return Unplaced(ask.id, "no_phone_counsellor")
+    best = _best(ask, eligible, free, earliest, unit, step)
+    if best is None or (max_waste is not None and best.wasted_minutes * 60_000_000 > max_waste):
+        return Unplaced(ask.id, "no_time_before_deadline")
+    span = (to_micros(best.start), to_micros(best.end))
+    free[best.counsellor_id] = subtract_spans(free[best.counsellor_id], [span])
+    return best
+
+
+def _still_fits(ask: CallbackAsk, free: dict[str, list[Span]], earliest: datetime) -> Span | None:
+    """The request's current place, if it is still free time, in its windows and on time."""
+    if ask.current is None or ask.current[0] not in free:
+        return None
+    start = ask.current[1]
+    span = (to_micros(start), to_micros(start + ask.duration))
+    if start < earliest or start + ask.duration > ask.deadline:
+        return None
+    if ask.windows and not any(w.start <= start and start + ask.duration <= w.end for w in ask.windows):
+        return None
+    return span if any(a <= span[0] and span[1] <= b for a, b in free[ask.current[0]]) else None
 
 
 def _free(ledger: Ledger, after: int) -> list[Span]:

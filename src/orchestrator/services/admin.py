@@ -316,6 +316,9 @@ async def create_absence(
     audit.record(
         uow, actor=caller.actor, action="absence.created", entity=absence, agency_id=counsellor.agency_id
     )
+    # callbacks planned in that time move (and their people are told)
+    agency_id = counsellor.agency_id
+    uow.enqueue("plan_callbacks", str(agency_id), job_id=f"plan_callbacks:{agency_id}")
     return absence
 
 

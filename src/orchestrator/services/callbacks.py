@@ -344,23 +344,32 @@ async def _unschedule(uow: UnitOfWork, request: CallbackRequest) -> None:
 # --- planning -----------------------------------------------------------------------------------
 
 
+SETTLED_SOON = timedelta(minutes=15)  # a callback due this soon is not moved any more
+
+
 async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
-    """Place the agency's waiting requests on its counsellors' free phone time (one ledger
-    query, the core's plan, one ``claim_time`` per placement). Returns how many were placed."""
-    waiting = list(
+    """Place the agency's waiting requests on its counsellors' free phone time, and move the
+    planned ones whose time no longer fits or who can be called much earlier (one ledger query
+    without their own claims, the core's plan, one ``claim_time`` per change). Returns how many
+    requests were placed or moved."""
+    open_requests = list(
         await uow.session.scalars(
             select(CallbackRequest)
             .where(
                 CallbackRequest.agency_id == agency.id,
-                CallbackRequest.status == CallbackStatus.REQUESTED,
                 CallbackRequest.deadline_at > now,
+                (CallbackRequest.status == CallbackStatus.REQUESTED)
+                | (
+                    (CallbackRequest.status == CallbackStatus.SCHEDULED)
+                    & (CallbackRequest.scheduled_at > now + SETTLED_SOON)
+                ),
             )
             .with_for_update(skip_locked=True)
         )
     )
-    if not waiting:
+    if not open_requests:
         return 0
-    horizon = max(r.deadline_at for r in waiting if r.deadline_at is not None)
+    horizon = max(r.deadline_at for r in open_requests if r.deadline_at is not None)
     span = ledger_range(Interval(now, horizon), agency.timezone)
     rows = await load_ledger_records(
         uow.session,
@@ -370,17 +379,20 @@ async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
         since=span.since,
         until=span.until,
         now=now,
+        exclude_claims=[r.claim_id for r in open_requests if r.claim_id is not None],
     )
     ledgers = build_ledgers(rows.records(), agency.timezone, span.first_day, span.last_day)
-    skills = await _skills(uow, {r.service_id for r in waiting if r.service_id})
+    skills = await _skills(uow, {r.service_id for r in open_requests if r.service_id})
     policy = CallbackPolicy.of(agency)
-    asks = [_ask(r, skills, policy) for r in waiting]
-    by_id = {str(r.id): r for r in waiting}
-    placed = 0
-    for plan in plan_callbacks(asks, ledgers, now):
-        if isinstance(plan, Placement):
-            placed += await _place(uow, agency, by_id[plan.request_id], plan, now)
-    return placed
+    by_id = {str(r.id): r for r in open_requests}
+    changed = 0
+    for plan in plan_callbacks([_ask(r, skills, policy) for r in open_requests], ledgers, now):
+        request = by_id[plan.request_id]
+        if isinstance(plan, Placement) and plan.reason != "kept":
+            changed += await _place(uow, agency, request, plan, now)
+        elif not isinstance(plan, Placement) and request.status == CallbackStatus.SCHEDULED:
+            await _unschedule(uow, request)  # its time is gone and nothing else fits: it waits
+    return changed
 
 
 async def _skills(uow: UnitOfWork, service_ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
@@ -406,13 +418,18 @@ def _ask(
         language=request.language,
         priority=request.priority + (1 if request.needs else 0),
         not_before=request.not_before,
+        current=(str(request.counsellor_id), request.scheduled_at)
+        if request.status == CallbackStatus.SCHEDULED and request.counsellor_id and request.scheduled_at
+        else None,
     )
 
 
 async def _place(
     uow: UnitOfWork, agency: Agency, request: CallbackRequest, plan: Placement, now: datetime
 ) -> int:
-    """Claim the placement's time; a lost race leaves the request waiting for the next plan."""
+    """Claim the placement's time (replacing the request's old claim when it moves); a lost race
+    leaves the request as it was, for the next plan."""
+    moving = request.status == CallbackStatus.SCHEDULED
     claim_id = await claim_time(
         uow.session,
         agency_id=agency.id,
@@ -421,23 +438,25 @@ async def _place(
         ends_at=plan.end,
         kind="callback",
         now=now,
+        replacing=request.claim_id if moving else None,
     )
     if claim_id is None:
         return 0
-    request.status = CALLBACK.move("schedule", request.status).target
+    if not moving:
+        request.status = CALLBACK.move("schedule", request.status).target
     request.counsellor_id, request.claim_id = uuid.UUID(plan.counsellor_id), claim_id
     request.scheduled_at, request.placement_reason, request.updated_at = plan.start, plan.reason, now
     audit.record(
         uow,
         actor="system:plan_callbacks",
-        action="callback.scheduled",
+        action="callback.moved" if moving else "callback.scheduled",
         entity=request,
         agency_id=agency.id,
         counsellor_id=request.counsellor_id,
         scheduled_at=plan.start.isoformat(),
         reason=plan.reason,
     )
-    await _tell(uow, agency, request, "callback_expected")
+    await _tell(uow, agency, request, "callback_moved" if moving else "callback_expected")
     return 1
 
 
@@ -457,7 +476,7 @@ async def _tell(uow: UnitOfWork, agency: Agency, request: CallbackRequest, key: 
             recipient=request.phone,
             dedupe_key=f"callback:{request.id}:{key}:{request.attempts}:{moment.isoformat()}",
             body=body,
-            expires_at=request.scheduled_at if key == "callback_expected" else None,
+            expires_at=request.scheduled_at if key in ("callback_expected", "callback_moved") else None,
         ),
     )
 

@@ -182,6 +182,8 @@ REPLIES: dict[str, dict[str, str]] = {
         "too_late": "Il est trop tard pour changer ce RDV par SMS, merci d'appeler l'agence.",
         "callback": "C'est noté: un conseiller vous rappellera à ce numéro.",
         "callback_expected": "{agency}: un conseiller vous appellera le {when} environ.",
+        "callback_moved": "{agency}: votre rappel est déplacé, un conseiller vous appellera "
+        "le {when} environ.",
         "callback_missed": "{agency}: nous n'avons pas pu vous joindre. Envoyez RAPPEL pour qu'un conseiller "
         "vous rappelle.",
         "queue": "Ticket {number}: {ahead} personne(s) avant vous, environ {minutes} min. "
@@ -209,6 +211,7 @@ REPLIES: dict[str, dict[str, str]] = {
         "too_late": "It is too late to change this appointment by text, please call the agency.",
         "callback": "Noted: an adviser will call you back on this number.",
         "callback_expected": "{agency}: an adviser will call you on {when} or so.",
+        "callback_moved": "{agency}: your callback has moved, an adviser will call you on {when} or so.",
         "callback_missed": "{agency}: we could not reach you. Send CALLBACK to be called again.",
         "queue": "Ticket {number}: {ahead} person(s) before you, about {minutes} min. "
         "We will text you when your turn is near.",
