@@ -112,6 +112,13 @@ class SmsSender(Protocol):
     async def find_sent(self, to: str, body: str, since: datetime) -> SentSms | None: ...
 
 
+class VoiceDialer(Protocol):
+    """Rings ``to`` (the counsellor) and, once answered, connects them to ``person``, showing
+    ``caller_id``; returns the provider's call id."""
+
+    async def bridge(self, to: str, person: str, caller_id: str, *, status_callback: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class RedisPublisher:
     redis: Redis

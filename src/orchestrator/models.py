@@ -88,6 +88,7 @@ class Counsellor(Base):
     agency_id: Mapped[uuid.UUID] = _agency_fk()
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164: rung first by click-to-call
     skills: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))
     languages: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))
     modes: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))
@@ -355,6 +356,8 @@ class CallbackRequest(Base):
     started_at: Mapped[datetime | None] = mapped_column(TZ)
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
     updated_at: Mapped[datetime] = _created()
+    call_sid: Mapped[str | None] = mapped_column(String(64))  # click-to-call: Twilio's CallSid
+    call_status: Mapped[str | None] = mapped_column(String(20))  # dialling, ringing, in-progress…
 
 
 class Notification(Base):

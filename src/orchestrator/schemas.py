@@ -269,9 +269,13 @@ class AgencyRead(Struct):
 # --- counsellors ----------------------------------------------------------------------------
 
 
+E164 = Annotated[str, Meta(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +33612345678")]
+
+
 class CounsellorCreate(Body):
     name: Name
     email: Email
+    phone: E164 | None = None  # click-to-call rings it first
     skills: Annotated[list[Tag], Meta(max_length=50)] = []
     languages: Annotated[list[Language], Meta(max_length=20)] = []
     modes: Annotated[list[ModeName], Meta(min_length=1)] = msgspec.field(
@@ -286,6 +290,7 @@ class CounsellorCreate(Body):
 class CounsellorUpdate(Body):
     name: Name | UnsetType = UNSET
     email: Email | UnsetType = UNSET
+    phone: E164 | UnsetType | None = UNSET
     skills: Annotated[list[Tag], Meta(max_length=50)] | UnsetType = UNSET
     languages: Annotated[list[Language], Meta(max_length=20)] | UnsetType = UNSET
     modes: Annotated[list[ModeName], Meta(min_length=1)] | UnsetType = UNSET
@@ -306,6 +311,7 @@ class CounsellorRead(Struct):
     active: bool
     on_desk: bool
     desk_label: str | None
+    phone: str | None = None
 
 
 # --- services (motifs) ----------------------------------------------------------------------
@@ -570,4 +576,5 @@ class CallbackRead(Struct, omit_defaults=True):
     placement_reason: str | None = None
     outcome: str | None = None
     phone: str | None = None  # staff only
+    call_status: str | None = None  # click-to-call (staff only)
     manage_token: str | None = None  # once, when created

@@ -99,6 +99,16 @@ async def plan_callbacks(ctx: dict[str, Any], agency_id: str | None = None) -> i
     return placed
 
 
+async def dial_callback(ctx: dict[str, Any], callback_id: str) -> str | None:
+    """Click-to-call: ring the counsellor, then bridge to the person (``services.callbacks``)."""
+    from orchestrator.services.callbacks import place_call
+
+    async with unit_of_work(ctx["sessions"]) as uow:
+        return await place_call(
+            uow, ctx["dialer"], uuid.UUID(callback_id), base_url=ctx["outbox"].messaging.public_base_url
+        )
+
+
 _QUEUES_WITH_PHONES = text(
     "SELECT DISTINCT agency_id FROM walk_in_tickets WHERE status = 'waiting' AND job_seeker_id IS NOT NULL"
 )

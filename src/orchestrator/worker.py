@@ -10,7 +10,7 @@ from arq.worker import Worker, func
 
 from orchestrator import tasks
 from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.deps import ArqEnqueuer, Clock, Messaging, RedisPublisher, SmsSender, utc_now
+from orchestrator.deps import ArqEnqueuer, Clock, Messaging, RedisPublisher, SmsSender, VoiceDialer, utc_now
 from orchestrator.services.notifications import Outbox
 from orchestrator.settings import Settings
 
@@ -26,6 +26,7 @@ FUNCTIONS: list[Any] = [
     tasks.sweep_outbox,
     tasks.check_soon,
     func(tasks.plan_callbacks, keep_result=0),
+    func(tasks.dial_callback, keep_result=0, max_tries=1),  # never ring someone twice on a retry
 ]
 
 
@@ -35,6 +36,7 @@ def build_worker(
     handle_signals: bool = True,
     burst: bool = False,
     sender: SmsSender | None = None,
+    dialer: VoiceDialer | None = None,
     clock: Clock = utc_now,
     poll_delay: float = 0.02,
 ) -> Worker:
@@ -59,6 +61,7 @@ def build_worker(
             enqueuer=enqueuer,
             publisher=RedisPublisher(ctx["redis"]),
             sms=sms,
+            dialer=dialer or (sms if isinstance(sms, TwilioSms) else None),
             outbox=Outbox(engine, sms, Messaging.from_settings(settings), enqueuer),
         )
 

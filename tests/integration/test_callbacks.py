@@ -403,3 +403,55 @@ async def test_planned_callbacks_move_for_an_absence_and_up_into_freed_time(clie
         claims = await session.scalar(select(func.count()).select_from(Claim).where(Claim.kind == "callback"))
     assert len(texts) == 2 and "mardi 3 mars à 9h00" in texts[0] and "lundi 2 mars à 9h00" in texts[1]
     assert claims == 1  # each move replaced the claim
+
+
+async def test_click_to_call_rings_the_counsellor_then_bridges_to_the_person(
+    client, world, sessions, clock, local_twilio, settings
+):
+    from types import SimpleNamespace
+
+    from orchestrator.channels.twilio import TwilioSms
+    from orchestrator.deps import Messaging
+
+    fake, api_url = local_twilio
+    asked = (await _ask(client, world)).json()
+    dial = f"/api/v1/callbacks/{asked['id']}/dial"
+    assert_problem(await client.post(dial, headers=ADMIN), 409)  # no phone to ring the counsellor on
+    r = await client.patch(
+        f"/api/v1/counsellors/{world['counsellor']['id']}", json={"phone": "+33611000111"}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["phone"] == "+33611000111"
+    assert_problem(await client.post(dial), 401)
+    r = await client.post(dial, headers=_as_counsellor(world))
+    assert r.status_code == 202, r.text
+    assert (r.json()["status"], r.json()["call_status"]) == ("in_progress", "dialling")
+    sender = TwilioSms(replace_url(settings, api_url))
+    ctx = {"sessions": sessions, "dialer": sender, "outbox": SimpleNamespace(messaging=Messaging())}
+    try:
+        sid = await tasks.dial_callback(ctx, asked["id"])
+        assert await tasks.dial_callback(ctx, asked["id"]) is None  # placed once
+    finally:
+        await sender.close()
+    (call,) = fake.calls
+    assert (call["sid"], call["to"], call["from"]) == (sid, "+33611000111", AGENCY_NUMBER)
+    assert f'<Dial callerId="{AGENCY_NUMBER}"><Number>{CALLER}</Number></Dial>' in call["twiml"]
+    status_url = f"{BASE}/webhooks/twilio/call-status?c={asked['id']}"
+    params = {"CallSid": sid, "CallStatus": "in-progress"}
+    signature = RequestValidator(LOCAL_AUTH_TOKEN).compute_signature(status_url, params)
+    r = await client.post(
+        status_url.removeprefix(BASE), data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert r.status_code == 204, r.text
+    assert (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()[
+        "call_status"
+    ] == "in-progress"
+    forged = await client.post(
+        status_url.removeprefix(BASE), data=params, headers={"X-Twilio-Signature": "eA=="}
+    )
+    assert_problem(forged, 403)
+
+
+def replace_url(settings: Any, api_url: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(settings, twilio_api_url=api_url)

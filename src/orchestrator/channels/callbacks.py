@@ -42,6 +42,7 @@ def _read(request: CallbackRequest, *, staff: bool, token: str | None = None) ->
         placement_reason=request.placement_reason if staff else None,
         outcome=request.outcome,
         phone=request.phone if staff else None,
+        call_status=request.call_status if staff else None,
         manage_token=token,
     )
 
@@ -134,6 +135,14 @@ async def record_outcome(
     return _read(await callbacks.record_outcome(uow, command, now=clock()), staff=True)
 
 
+@post("/callbacks/{callback_id:uuid}/dial", status_code=202, responses=problems(401, 403, 404, 409))
+async def dial(callback_id: Id, uow: UoW, principal: Caller, clock: Clock) -> CallbackRead:
+    """Click-to-call: the app rings the counsellor's phone, then connects them to the person
+    (``call_status`` follows Twilio's call status callbacks)."""
+    command = callbacks.DialCallback(actor_of(principal), Channel.VOICE, callback_id)
+    return _read(await callbacks.dial_callback(uow, command, now=clock()), staff=True)
+
+
 def router(rate_limit_middleware: Any | None) -> Router:
     return Router(
         path="/api/v1",
@@ -145,6 +154,8 @@ def router(rate_limit_middleware: Any | None) -> Router:
 
 STAFF_HANDLERS = [
     Router(
-        path="/api/v1", tags=["callbacks"], route_handlers=[list_callbacks, start_callback, record_outcome]
+        path="/api/v1",
+        tags=["callbacks"],
+        route_handlers=[list_callbacks, start_callback, record_outcome, dial],
     )
 ]

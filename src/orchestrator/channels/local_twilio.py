@@ -9,6 +9,8 @@
 - With a ``StatusCallback`` it posts signed callbacks (``X-Twilio-Signature``, computed by the
   SDK's ``RequestValidator``): ``sent`` then ``delivered``, or ``undelivered`` with 30003 for
   numbers marked unreachable.
+- ``POST …/Calls.json`` places a call (click-to-call): 201 with a ``CA…`` SID, then signed
+  status callbacks ``ringing``, ``in-progress``, ``completed``.
 - ``/_local/…`` controls it: the messages taken, faults to answer next (429, 500…), a delay,
   unreachable numbers. It keeps everything in memory: it is the outside world, not our data.
 """
@@ -42,6 +44,7 @@ class LocalTwilio:
     account_sid: str
     auth_token: str
     messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
     faults: list[int] = field(default_factory=list)  # HTTP statuses to answer next, in order
     delay_seconds: float = 0.0  # before answering a create
     unreachable: set[str] = field(default_factory=set)  # accepted, then 'undelivered' (30003)
@@ -134,6 +137,53 @@ class LocalTwilio:
         except aiohttp.ClientError:
             return 0  # Twilio gives up on a callback that cannot be delivered, too
 
+    def call(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """A call (``Calls.json``): answered at once; its status callbacks follow."""
+        to = form.get("To", "")
+        if not to.startswith("+") or not to[1:].isdigit():
+            return 400, _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        now = datetime.now(UTC)
+        call: dict[str, Any] = {
+            "sid": "CA" + uuid.uuid4().hex,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": form.get("From"),
+            "status": "queued",
+            "twiml": form.get("Twiml"),
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": format_datetime(now, usegmt=True),
+            "date_updated": format_datetime(now, usegmt=True),
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/CA.json",
+            "subresource_uris": {},
+            "status_callback": form.get("StatusCallback"),
+        }
+        self.calls.append(call)
+        if form.get("StatusCallback") and self.callbacks:
+            task = asyncio.get_running_loop().create_task(self._ring(call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return 201, call
+
+    async def _ring(self, call: dict[str, Any]) -> None:
+        for status in ("ringing", "in-progress", "completed"):
+            call["status"] = status
+            params = {"CallSid": call["sid"], "CallStatus": status, "AccountSid": self.account_sid}
+            params |= {"From": call["from"] or "", "To": call["to"], "ApiVersion": "2010-04-01"}
+            await self._post(call["status_callback"], params)
+
+    async def _post(self, url: str, params: dict[str, str]) -> int:
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.post(
+                url, data=params, headers={"X-Twilio-Signature": signature}
+            ) as resp:
+                return resp.status
+        except aiohttp.ClientError:
+            return 0
+
     def listed(self, to: str | None, after: str | None) -> list[dict[str, Any]]:
         since = datetime.fromisoformat(after) if after else None
         return [
@@ -191,9 +241,21 @@ def create_local_twilio_app(twilio: LocalTwilio) -> Litestar:
         }
         return Response(page)
 
+    @post("/2010-04-01/Accounts/{account_sid:str}/Calls.json", status_code=201)
+    async def create_call(request: Request[Any, Any, Any], account_sid: FromPath[str]) -> Response[Any]:
+        if not twilio.authorized(request, account_sid):
+            return Response(_error(401, 20003, "Authenticate"), status_code=401)
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        status, body = twilio.call(form)
+        return Response(body, status_code=status)
+
     @get("/_local/messages")
     async def taken() -> list[dict[str, Any]]:
         return twilio.messages
+
+    @get("/_local/calls")
+    async def calls_made() -> list[dict[str, Any]]:
+        return twilio.calls
 
     @delete("/_local/messages", status_code=204)
     async def forget() -> None:
@@ -207,7 +269,7 @@ def create_local_twilio_app(twilio: LocalTwilio) -> Litestar:
         twilio.callbacks = bool(data.get("callbacks", True))
 
     return Litestar(
-        route_handlers=[create_message, list_messages, taken, forget, set_faults],
+        route_handlers=[create_message, list_messages, create_call, taken, calls_made, forget, set_faults],
         on_shutdown=[twilio.close],
         openapi_config=None,
     )

@@ -18,6 +18,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
 from orchestrator.deps import SentSms, SmsOutcomeUnknown, SmsRefused
 from orchestrator.settings import Settings
@@ -75,7 +76,8 @@ def local_twilio_url(settings: Settings) -> str | None:
 
 
 class TwilioSms:
-    """``SmsSender`` over ``twilio.rest.Client`` (``messages.create_async`` / ``list_async``)."""
+    """``SmsSender`` and ``VoiceDialer`` over ``twilio.rest.Client`` (``messages.create_async``,
+    ``messages.list_async``, ``calls.create_async``)."""
 
     def __init__(self, settings: Settings, api_url: str | None = None) -> None:
         account_sid, auth_token = credentials(settings)
@@ -134,6 +136,30 @@ class TwilioSms:
             if message.body == body:
                 return SentSms(sid=str(message.sid), status=str(message.status or "queued"))
         return None
+
+    async def bridge(self, to: str, person: str, caller_id: str, *, status_callback: str) -> str:
+        """``VoiceDialer``: ``calls.create`` ringing ``to``, with inline TwiML that dials
+        ``person`` once answered, and signed status callbacks."""
+        if self.misconfigured:
+            raise SmsOutcomeUnknown(self.misconfigured)
+        twiml = VoiceResponse()
+        twiml.say("Mise en relation.", language="fr-FR")
+        twiml.dial(caller_id=caller_id).number(person)
+        try:
+            call = await self.client.calls.create_async(
+                to=to,
+                from_=caller_id,
+                twiml=str(twiml),
+                status_callback=status_callback,
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+            )
+        except TwilioRestException as exc:
+            raise SmsRefused(
+                exc.code if isinstance(exc.code, int) else exc.status, True, exc.msg or ""
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SmsOutcomeUnknown(type(exc).__name__) from None
+        return str(call.sid)
 
     async def close(self) -> None:
         await self.http.close()

@@ -8,6 +8,7 @@ that URL when it posts back, so the state is as trustworthy as the rest of the r
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from orchestrator.channels.openapi import problems
 from orchestrator.channels.sms import verified_form
 from orchestrator.errors import Invalid
 from orchestrator.scheduling.voice_menu import CallState
+from orchestrator.services.callbacks import record_call_status
 from orchestrator.services.messages import SPEECH_LANGUAGE
 from orchestrator.services.voice import VoiceCall, VoiceReply, handle_call, remember
 from orchestrator.settings import Settings
@@ -108,4 +110,19 @@ async def gathered(
     return await _answer(request, uow, settings, clock(), CallState(s, l, t), n)
 
 
-HANDLERS = [incoming_call, gathered]
+@post("/webhooks/twilio/call-status", status_code=204, responses=problems(403, 422))
+async def call_status(
+    request: Request[Any, Any, Any],
+    uow: UoW,
+    settings: Config,
+    c: Annotated[uuid.UUID, QueryParameter(description="the callback this call is for")],
+) -> None:
+    """Status callbacks of a click-to-call (signed): ringing, in-progress, completed, busy…"""
+    form = await verified_form(request, settings)
+    sid, status = form.get("CallSid"), form.get("CallStatus")
+    if not isinstance(sid, str) or not sid or not isinstance(status, str) or not status:
+        raise Invalid("CallStatus", "CallSid and CallStatus are required")
+    await record_call_status(uow, c, sid, status)
+
+
+HANDLERS = [incoming_call, gathered, call_status]

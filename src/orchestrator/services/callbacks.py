@@ -23,8 +23,9 @@ from sqlalchemy import delete, select, text
 from orchestrator import outbox
 from orchestrator.auth import Role, require_in_agency, staff_of
 from orchestrator.db import UnitOfWork
+from orchestrator.deps import VoiceDialer
 from orchestrator.errors import Conflict, Invalid, NotFound, Unauthorized
-from orchestrator.models import Agency, CallbackRequest, Claim, JobSeeker, Service
+from orchestrator.models import Agency, CallbackRequest, Claim, Counsellor, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time
 from orchestrator.repositories.ledgers import load_ledger_records
 from orchestrator.scheduling.callbacks import CallbackAsk, Placement, plan_callbacks
@@ -566,3 +567,64 @@ async def _staff_request(uow: UnitOfWork, actor: Actor, callback_id: uuid.UUID) 
         raise NotFound(f"no callback {callback_id}", code="not_found")
     require_in_agency(principal_of(actor), request.agency_id, *STAFF_ROLES)
     return request
+
+
+# --- click-to-call --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialCallback:
+    actor: Actor
+    channel: Channel
+    callback_id: uuid.UUID
+
+
+async def dial_callback(uow: UnitOfWork, cmd: DialCallback, *, now: datetime) -> CallbackRequest:
+    """Ask the app to ring the counsellor's phone and bridge them to the person (a ``dial``
+    job after commit). Starts the call if it was only scheduled; 409 without a counsellor phone."""
+    request = await _staff_request(uow, cmd.actor, cmd.callback_id)
+    if request.status == CallbackStatus.SCHEDULED:
+        request.status = CALLBACK.move("dial", request.status).target
+        request.started_at = now
+        request.attempts += 1
+    CALLBACK.move("complete", request.status)  # 409 unless the call is in progress
+    counsellor = await uow.session.get(Counsellor, request.counsellor_id) if request.counsellor_id else None
+    if counsellor is None or not counsellor.phone:
+        raise Conflict("the counsellor has no phone number to ring first", code="no_counsellor_phone")
+    request.call_sid, request.call_status, request.updated_at = None, "dialling", now
+    audit.record(
+        uow, actor=cmd.actor.audit_name, action="callback.dial", entity=request, agency_id=request.agency_id
+    )
+    uow.enqueue("dial_callback", str(request.id), job_id=f"dial:{request.id}:{request.attempts}")
+    return request
+
+
+async def place_call(
+    uow: UnitOfWork, dialer: VoiceDialer, callback_id: uuid.UUID, *, base_url: str
+) -> str | None:
+    """The ``dial`` job: ring the counsellor; once they answer, TwiML ``Dial`` bridges them to the
+    person, showing the agency's number. A call already placed is not placed again."""
+    request = await uow.session.get(CallbackRequest, callback_id, with_for_update=True)
+    if request is None or request.call_sid or request.call_status != "dialling" or not request.phone:
+        return None
+    counsellor = await uow.session.get(Counsellor, request.counsellor_id) if request.counsellor_id else None
+    agency = await uow.session.get(Agency, request.agency_id)
+    if counsellor is None or not counsellor.phone or agency is None:
+        return None
+    caller_id = agency.sms_number if agency.sms_number and agency.sms_number.startswith("+") else None
+    request.call_sid = await dialer.bridge(
+        counsellor.phone,
+        request.phone,
+        caller_id or counsellor.phone,
+        status_callback=f"{base_url}/webhooks/twilio/call-status?c={request.id}",
+    )
+    return request.call_sid
+
+
+async def record_call_status(uow: UnitOfWork, callback_id: uuid.UUID, call_sid: str, status: str) -> bool:
+    """A signed call status callback (ringing, in-progress, completed, busy, no-answer…)."""
+    request = await uow.session.get(CallbackRequest, callback_id, with_for_update=True)
+    if request is None or (request.call_sid not in (None, call_sid)):
+        return False
+    request.call_sid, request.call_status = call_sid, status[:20]
+    return True
