@@ -157,13 +157,29 @@ async def redis(servers: Servers) -> AsyncIterator[object]:
         await client.aclose()
 
 
+class RecordingEnqueuer:
+    """The jobs a test's requests asked for, kept in a list: their rows are rolled back with
+    the test, so no real worker must ever run them (tests of jobs call the job functions)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, tuple[object, ...], str | None]] = []
+
+    async def enqueue(self, job: str, *args: object, job_id: str | None = None) -> None:
+        self.jobs.append((job, args, job_id))
+
+
 @pytest.fixture
-def deps(sessions, redis, clock):  # type: ignore[no-untyped-def]
+def enqueued() -> RecordingEnqueuer:
+    return RecordingEnqueuer()
+
+
+@pytest.fixture
+def deps(sessions, redis, clock, enqueued):  # type: ignore[no-untyped-def]
     from orchestrator.deps import Deps
 
     # board_refresh_seconds=0: the queue refresh (counters, "soon" SMS) runs right after each
     # commit, so tests see its effects when the request answers (its debounce has its own test)
-    return Deps(sessions=sessions, redis=redis, clock=clock, board_refresh_seconds=0)
+    return Deps(sessions=sessions, redis=redis, clock=clock, board_refresh_seconds=0, enqueuer=enqueued)
 
 
 @pytest.fixture

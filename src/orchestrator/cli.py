@@ -202,12 +202,22 @@ def _run_local_twilio(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings) -> None:
-    from orchestrator.worker import build_worker
 
     configure_logging(settings.log_level, as_json=settings.log_json)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops us with SIGTERM
     tune_gc()
-    build_worker(settings).run()
+    _run_arq(settings)
+
+
+def _run_arq(settings: Settings) -> None:
+    """The arq worker until a stop signal. Jobs cut short by the stop are run again by arq
+    later (they are idempotent); arq then ends with a CancelledError, which is no failure."""
+    from orchestrator.worker import build_worker
+
+    try:
+        build_worker(settings).run()
+    except asyncio.CancelledError:
+        logging.getLogger(__name__).info("worker stopped with jobs in progress; they will run again")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
@@ -249,11 +259,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
-    from orchestrator.worker import build_worker
-
     settings, embedded = resolve(settings)
     tune_gc()
-    build_worker(settings).run()
+    _run_arq(settings)
     del embedded
 
 

@@ -262,8 +262,8 @@ BAD_BODIES = [
     case(
         "POST",
         COUNSELLORS,
-        {**NEW_COUNSELLOR, "phone": "+33600000000"},
-        "phone",
+        {**NEW_COUNSELLOR, "fax": "+33600000000"},
+        "fax",
         id="counsellor-unknown-field",
     ),
     case(

@@ -214,7 +214,9 @@ async def test_a_callback_and_a_web_booking_never_share_time(client, world, sess
     assert overlaps == 0
 
 
-async def test_time_freed_by_a_cancellation_goes_to_a_waiting_callback(client, world, sessions, clock):
+async def test_time_freed_by_a_cancellation_goes_to_a_waiting_callback(
+    client, world, sessions, clock, enqueued
+):
     # a one-hour phone day, fully booked: the callback waits
     agency = world["agency"]["id"]
     late = await make_counsellor(client, agency, name="Solo", email="solo@example.org", modes=["phone"])
@@ -236,6 +238,8 @@ async def test_time_freed_by_a_cancellation_goes_to_a_waiting_callback(client, w
     assert waiting["status"] == "requested" and waiting.get("expected_at") is None
     r = await client.post(f"/api/v1/appointments/{booked.json()['id']}/cancel", headers=ADMIN)
     assert r.status_code == 200
+    # the cancellation asked, after its commit, for the agency's callbacks to be planned again
+    assert ("plan_callbacks", (agency,), f"plan_callbacks:{agency}") in enqueued.jobs
     await tasks.plan_callbacks(
         {"sessions": sessions, "clock": clock, "publisher": None, "enqueuer": None}, agency
     )

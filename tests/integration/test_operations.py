@@ -214,7 +214,7 @@ async def test_logs_are_json_with_request_id_and_no_personal_data(client, json_l
     # a rejected body carrying the same personal data must not be echoed into the logs either
     r = await client.post(
         path,
-        json={"name": NAME, "email": EMAIL, "phone": "+33612345678"},
+        json={"name": NAME, "email": EMAIL, "home_phone": "+33612345678"},
         headers={**ADMIN, "X-Request-ID": "rid-logs-400"},
     )
     assert r.status_code == 400

@@ -47,6 +47,7 @@ def test_sigterm_with_open_streams_stops_cleanly(servers, tmp_path, workers):
         "ORCHESTRATOR_REDIS_URL": servers.redis_url,
         "ORCHESTRATOR_TOKEN_SECRET": SECRET,
         "ORCHESTRATOR_PORT": str(port),
+        "ORCHESTRATOR_JOB_QUEUE": f"test:shutdown:{os.getpid()}:{workers}",  # its own jobs only
     }
     try:
         with open(log_path, "w") as log:

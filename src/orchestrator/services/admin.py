@@ -23,7 +23,7 @@ from orchestrator.errors import Conflict, NotFound
 from orchestrator.models import Absence, Agency, AvailabilityRule, Counsellor, Service
 from orchestrator.repositories.queue_policy import policy_document
 from orchestrator.schemas import parse_hhmm
-from orchestrator.services import audit
+from orchestrator.services import audit, callbacks
 
 T = TypeVar("T")
 
@@ -316,9 +316,7 @@ async def create_absence(
     audit.record(
         uow, actor=caller.actor, action="absence.created", entity=absence, agency_id=counsellor.agency_id
     )
-    # callbacks planned in that time move (and their people are told)
-    agency_id = counsellor.agency_id
-    uow.enqueue("plan_callbacks", str(agency_id), job_id=f"plan_callbacks:{agency_id}")
+    callbacks.plan_soon(uow, counsellor.agency_id)  # callbacks planned in that time move
     return absence
 
 

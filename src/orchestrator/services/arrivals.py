@@ -22,7 +22,7 @@ from orchestrator.errors import Conflict, Forbidden, Unauthorized
 from orchestrator.models import Agency, Appointment
 from orchestrator.repositories.queue import appointment_label, local_day
 from orchestrator.scheduling.transitions import APPOINTMENT
-from orchestrator.services import audit
+from orchestrator.services import audit, callbacks
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change, release_claim
@@ -105,6 +105,7 @@ async def no_show_appointment(
     audit.record(
         uow, actor=caller.actor, action="appointment.no_show", entity=appointment, agency_id=agency.id
     )
+    callbacks.plan_soon(uow, agency.id)  # the rest of its time may suit a waiting callback
     return appointment, await announce(uow, agency, appointment, move.live_event, now)
 
 

@@ -42,7 +42,7 @@ from orchestrator.scheduling.ledger import (
 from orchestrator.scheduling.transitions import APPOINTMENT, AppointmentStatus
 from orchestrator.scheduling.types import Interval, Mode
 from orchestrator.schemas import e164_phone, phone_region
-from orchestrator.services import audit
+from orchestrator.services import audit, callbacks
 from orchestrator.services.appointment_messages import appointment_messages, notify
 from orchestrator.services.appointments import appointment_for, new_manage_token
 from orchestrator.services.arrivals import announce
@@ -566,8 +566,7 @@ async def cancel_appointment(
     agency = await agency_of(uow, appointment.agency_id)
     seeker = await _seeker(uow, appointment)
     await notify(uow, appointment, seeker, agency, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
-    # the freed time may suit a waiting callback (one planning run per agency at a time)
-    uow.enqueue("plan_callbacks", str(agency.id), job_id=f"plan_callbacks:{agency.id}")
+    callbacks.plan_soon(uow, agency.id)  # the freed time may suit a callback
     if APPOINTMENT.changes_board(move, before):  # a checked-in person leaves the queue
         await announce(uow, agency, appointment, move.live_event, now)
     return appointment

@@ -345,6 +345,12 @@ async def _unschedule(uow: UnitOfWork, request: CallbackRequest) -> None:
 # --- planning -----------------------------------------------------------------------------------
 
 
+def plan_soon(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
+    """After a change that frees or takes counsellors' time (a cancellation, a no-show, an
+    absence): plan the agency's callbacks again, in a job after commit (one at a time)."""
+    uow.enqueue("plan_callbacks", str(agency_id), job_id=f"plan_callbacks:{agency_id}")
+
+
 SETTLED_SOON = timedelta(minutes=15)  # a callback due this soon is not moved any more
 
 
