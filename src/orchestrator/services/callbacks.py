@@ -13,6 +13,7 @@ moves. One active request per number and agency: asking again updates the first.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -286,7 +287,10 @@ async def callback_for(
         raise NotFound(f"no callback {callback_id}", code="not_found")
     allowed = (
         (isinstance(actor, Staff) and staff_of(actor.principal, request.agency_id) is not None)
-        or (isinstance(actor, ManageTokenHolder) and request.manage_token_hash == hash_token(actor.token))
+        or (
+            isinstance(actor, ManageTokenHolder)
+            and hmac.compare_digest(request.manage_token_hash or "", hash_token(actor.token))
+        )
         or (isinstance(actor, PhoneOwner) and request.phone == actor.phone)
         or is_system(actor)
     )
