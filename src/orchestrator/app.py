@@ -205,7 +205,7 @@ def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
-    from orchestrator.channels import admin, callbacks, manage, sms, voice, walkin, web
+    from orchestrator.channels import admin, calendar, callbacks, manage, sms, voice, walkin, web
 
     owned = deps is None
     resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
@@ -290,6 +290,7 @@ def create_app(
         *sms.HANDLERS,
         *manage.HANDLERS,
         *voice.HANDLERS,
+        *calendar.HANDLERS,
         *(route_handlers or []),
     ]
     app = Litestar(

@@ -89,6 +89,8 @@ class Counsellor(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164: rung first by click-to-call
+    # the capability in their calendar feed URL (``/calendar/{token}.ics``), stored hashed
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     skills: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))
     languages: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))
     modes: Mapped[list[str]] = mapped_column(server_default=text("'{}'"))

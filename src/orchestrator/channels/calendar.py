@@ -1,0 +1,89 @@
+"""Calendar channel: a counsellor's subscribable ICS feed (``icalendar``).
+
+``POST /api/v1/counsellors/{id}/calendar-token`` gives the feed URL (a new one revokes the old);
+``GET /calendar/{token}.ics`` serves it: stable ``UID``\\ s, ``SEQUENCE`` from each item's own
+change counter, ``STATUS:CANCELLED`` for cancelled appointments (so subscribed apps remove
+them), times in the agency's zone with its ``VTIMEZONE``, and an ``ETag`` (``If-None-Match`` →
+304). Text is escaped by ``icalendar`` (≥ 7.3 also rejects raw line breaks in URIs and addresses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from icalendar import Calendar, Event
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from orchestrator.channels.http import Caller, Clock, Config, Id, UoW
+from orchestrator.channels.openapi import problems
+from orchestrator.services import calendar_feed
+
+ICS = "text/calendar; charset=utf-8"
+
+
+class CalendarLink(msgspec.Struct):
+    url: str
+
+
+@post(
+    "/api/v1/counsellors/{counsellor_id:uuid}/calendar-token",
+    status_code=201,
+    responses=problems(401, 403, 404),
+)
+async def calendar_token(counsellor_id: Id, uow: UoW, principal: Caller, settings: Config) -> CalendarLink:
+    """A new feed URL for the counsellor's own calendar app; the previous URL stops working."""
+    token = await calendar_feed.issue_token(uow, principal, counsellor_id)
+    return CalendarLink(url=f"{settings.public_base_url.rstrip('/')}/calendar/{token}.ics")
+
+
+def render(feed: calendar_feed.Feed) -> bytes:
+    """The feed as iCalendar (RFC 5545)."""
+    tz = ZoneInfo(feed.agency.timezone)
+    cal = Calendar.new(
+        organization="orchestrator",
+        name=f"{feed.counsellor.name} — {feed.agency.name}",
+        refresh_interval=timedelta(minutes=15),
+        uid=f"calendar-{feed.counsellor.id}@orchestrator",  # stable: the ETag moves only with the data
+    )
+    cal.add("method", "PUBLISH")
+    for item in feed.items:
+        event = Event.new(
+            uid=item.uid,
+            stamp=item.stamp,
+            start=item.start.astimezone(tz),
+            end=item.end.astimezone(tz),
+            summary=item.summary,
+            description=item.description or None,
+            sequence=item.sequence,
+        )
+        event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+        cal.add_component(event)
+    if feed.items:
+        first = min(i.start for i in feed.items).date() - timedelta(days=1)
+        last = max(i.end for i in feed.items).date() + timedelta(days=1)
+        cal.add_missing_timezones(first_date=first, last_date=last)
+    else:
+        cal.add_missing_timezones(first_date=date.today(), last_date=date.today())  # noqa: DTZ011 (no items: any range)
+    return bytes(cal.to_ical())
+
+
+@get("/calendar/{token:str}", include_in_schema=False)
+async def calendar_feed_ics(
+    token: FromPath[str], request: Request[Any, Any, Any], uow: UoW, clock: Clock
+) -> Response[bytes]:
+    """The counsellor's feed (``{token}.ics``); 304 when the client has this version."""
+    feed = await calendar_feed.feed(uow, token.removesuffix(".ics"), now=clock())
+    body = render(feed)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=ICS, headers=headers)
+
+
+HANDLERS = [calendar_token, calendar_feed_ics]

@@ -1,0 +1,143 @@
+"""A counsellor's calendar feed: what their own calendar app shows of the scheduler's work.
+
+The feed URL carries an unguessable token (a calendar app cannot send headers), stored hashed;
+issuing a new one revokes the old. The feed holds the counsellor's appointments (cancelled ones
+too, so subscribed apps remove them), scheduled callbacks and absences over a window around now,
+with no job-seeker name or number: a service, a mode and a short reference.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from orchestrator.auth import AGENCY_ADMINS, Principal, Role
+from orchestrator.db import UnitOfWork
+from orchestrator.errors import NotFound
+from orchestrator.models import Absence, Agency, Appointment, CallbackRequest, Counsellor, Service
+from orchestrator.services import admin, audit
+from orchestrator.services.appointments import hash_token
+
+PAST, AHEAD = timedelta(days=30), timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    uid: str
+    start: datetime
+    end: datetime
+    summary: str
+    description: str
+    sequence: int
+    stamp: datetime  # the item's last change (stable: the feed's ETag only moves when it changes)
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    counsellor: Counsellor
+    agency: Agency
+    items: list[FeedItem]
+
+
+async def issue_token(uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID) -> str:
+    """A new feed token for the counsellor (themselves, their manager, an admin); the old stops."""
+    counsellor, caller = await admin.visible_counsellor(
+        uow, principal, counsellor_id, *AGENCY_ADMINS, Role.COUNSELLOR
+    )
+    token = secrets.token_urlsafe(32)
+    counsellor.calendar_token_hash = hash_token(token)
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="calendar_token.issued",
+        entity=counsellor,
+        agency_id=counsellor.agency_id,
+    )
+    return token
+
+
+MODES = {"in_person": "à l'agence", "phone": "par téléphone", "video": "en visio"}
+
+
+async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
+    """The feed behind ``token`` (404 for any other, including a revoked one)."""
+    found = (
+        await uow.session.execute(
+            select(Counsellor, Agency)
+            .join(Agency, Agency.id == Counsellor.agency_id)
+            .where(Counsellor.calendar_token_hash == hash_token(token))
+        )
+    ).first()
+    if found is None:
+        raise NotFound("no calendar for this link", code="not_found")
+    counsellor, agency = found
+    since, until = now - PAST, now + AHEAD
+    items: list[FeedItem] = []
+    rows = await uow.session.execute(
+        select(Appointment, Service.name)
+        .join(Service, Service.id == Appointment.service_id)
+        .where(
+            Appointment.counsellor_id == counsellor.id,
+            Appointment.starts_at < until,
+            Appointment.ends_at > since,
+        )
+    )
+    for appointment, service in rows:
+        reference = str(appointment.id)[:8]
+        items.append(
+            FeedItem(
+                uid=f"appointment-{appointment.id}@orchestrator",
+                start=appointment.starts_at,
+                end=appointment.ends_at,
+                summary=f"RDV {service} ({MODES.get(appointment.mode, appointment.mode)})",
+                description=f"Réf. {reference}",
+                sequence=appointment.sequence,
+                stamp=appointment.updated_at,
+                cancelled=appointment.status == "cancelled",
+            )
+        )
+    calls = await uow.session.scalars(
+        select(CallbackRequest).where(
+            CallbackRequest.counsellor_id == counsellor.id,
+            CallbackRequest.status.in_(("scheduled", "in_progress")),
+            CallbackRequest.scheduled_at < until,
+            CallbackRequest.scheduled_at > since,
+        )
+    )
+    for call in calls:
+        assert call.scheduled_at is not None
+        items.append(
+            FeedItem(
+                uid=f"callback-{call.id}@orchestrator",
+                start=call.scheduled_at,
+                end=call.scheduled_at + timedelta(minutes=15),
+                summary="Rappel téléphonique",
+                description=f"Réf. {str(call.id)[:8]}",
+                sequence=call.attempts,
+                stamp=call.updated_at,
+            )
+        )
+    absences = await uow.session.scalars(
+        select(Absence).where(
+            Absence.counsellor_id == counsellor.id, Absence.starts_at < until, Absence.ends_at > since
+        )
+    )
+    for absence in absences:
+        items.append(
+            FeedItem(
+                uid=f"absence-{absence.id}@orchestrator",
+                start=absence.starts_at,
+                end=absence.ends_at,
+                summary="Absence",
+                description="",
+                sequence=0,
+                stamp=absence.created_at,
+            )
+        )
+    items.sort(key=lambda item: (item.start, item.uid))
+    return Feed(counsellor, agency, items)
