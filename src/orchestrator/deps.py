@@ -119,6 +119,29 @@ class VoiceDialer(Protocol):
     async def bridge(self, to: str, person: str, caller_id: str, *, status_callback: str) -> str: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BusyTime:
+    """An external calendar's busy time over a window, and the validators to ask again."""
+
+    spans: list[tuple[datetime, datetime]]
+    etag: str | None
+    last_modified: str | None
+
+
+class CalendarUnchanged(Exception):
+    """The calendar has not changed since the validators given (HTTP 304)."""
+
+
+class CalendarError(Exception):
+    """The calendar could not be read (refused address, timeout, too big, not iCalendar…)."""
+
+
+class CalendarFetcher(Protocol):
+    async def busy(
+        self, url: str, *, etag: str | None, last_modified: str | None, since: datetime, until: datetime
+    ) -> BusyTime: ...
+
+
 @dataclass(frozen=True)
 class RedisPublisher:
     redis: Redis

@@ -162,6 +162,43 @@ class Absence(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class ExternalCalendar(Base):
+    """A counsellor's own calendar, published as an ICS URL, imported as busy time."""
+
+    __tablename__ = "external_calendars"
+    id: Mapped[uuid.UUID] = _pk()
+    agency_id: Mapped[uuid.UUID] = _agency_fk()
+    counsellor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("counsellors.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_success_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    busy_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+
+
+class BusyBlock(Base):
+    """Busy time imported from an external calendar: blocks booking, outside the no-overlap
+    constraint (an outside meeting may collide with an appointment: a conflict, not a refusal)."""
+
+    __tablename__ = "busy_blocks"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="start_before_end"),
+        Index("ix_busy_blocks_counsellor_range", "counsellor_id", "starts_at", "ends_at"),
+    )
+    id: Mapped[uuid.UUID] = _pk()
+    counsellor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counsellors.id", ondelete="CASCADE"))
+    calendar_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("external_calendars.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(TZ)
+    ends_at: Mapped[datetime] = mapped_column(TZ)
+
+
 class JobSeeker(Base):
     __tablename__ = "job_seekers"
     id: Mapped[uuid.UUID] = _pk()

@@ -62,6 +62,7 @@ class Settings:
     sms_inbound_per_number_per_hour: int = 30  # inbound from one number; more are not answered
     outbox_grace_seconds: int = 10  # a pending row older than this is re-enqueued by the sweeper
     outbox_stale_seconds: int = 120  # a row 'sending' this long is reconciled with the provider
+    calendar_allow_private: bool = False  # fetch calendars on private addresses (an intranet CalDAV)
     job_queue: str = "arq:queue"  # the Redis key of the arq queue (deployments sharing a Redis differ)
     log_level: str = "INFO"
     log_json: bool = True
@@ -99,6 +100,7 @@ class Settings:
             outbox_grace_seconds=_int(env, "OUTBOX_GRACE_SECONDS", defaults.outbox_grace_seconds),
             outbox_stale_seconds=_int(env, "OUTBOX_STALE_SECONDS", defaults.outbox_stale_seconds),
             job_queue=env.get(PREFIX + "JOB_QUEUE") or defaults.job_queue,
+            calendar_allow_private=env.get(PREFIX + "CALENDAR_ALLOW_PRIVATE", "0") in {"1", "true", "yes"},
             log_level=(env.get(PREFIX + "LOG_LEVEL") or defaults.log_level).upper(),
             log_json=(env.get(PREFIX + "LOG_JSON", "1") not in {"0", "false", "no"}),
         )

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from orchestrator.db import unit_of_work
 from orchestrator.models import Claim, IdempotencyKey
@@ -107,6 +107,27 @@ async def dial_callback(ctx: dict[str, Any], callback_id: str) -> str | None:
         return await place_call(
             uow, ctx["dialer"], uuid.UUID(callback_id), base_url=ctx["outbox"].messaging.public_base_url
         )
+
+
+async def sync_calendar(ctx: dict[str, Any], calendar_id: str) -> str:
+    """Import one counsellor calendar's busy time (right after it is added)."""
+    from orchestrator.services.calendar_import import sync_calendar as sync
+
+    async with unit_of_work(ctx["sessions"], ctx.get("publisher"), ctx.get("enqueuer")) as uow:
+        return await sync(uow, ctx["calendars"], uuid.UUID(calendar_id), now=ctx["clock"]())
+
+
+async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every 5 minutes: import every external calendar (one transaction each)."""
+    from orchestrator.models import ExternalCalendar
+
+    async with unit_of_work(ctx["sessions"]) as uow:
+        ids = list(await uow.session.scalars(select(ExternalCalendar.id)))
+    outcomes: dict[str, int] = {}
+    for calendar_id in ids:
+        outcome = (await sync_calendar(ctx, str(calendar_id))).split(":")[0]
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 _QUEUES_WITH_PHONES = text(

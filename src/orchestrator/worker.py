@@ -10,7 +10,16 @@ from arq.worker import Worker, func
 
 from orchestrator import tasks
 from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.deps import ArqEnqueuer, Clock, Messaging, RedisPublisher, SmsSender, VoiceDialer, utc_now
+from orchestrator.deps import (
+    ArqEnqueuer,
+    CalendarFetcher,
+    Clock,
+    Messaging,
+    RedisPublisher,
+    SmsSender,
+    VoiceDialer,
+    utc_now,
+)
 from orchestrator.services.notifications import Outbox
 from orchestrator.settings import Settings
 
@@ -27,6 +36,8 @@ FUNCTIONS: list[Any] = [
     tasks.check_soon,
     func(tasks.plan_callbacks, keep_result=0),
     func(tasks.dial_callback, keep_result=0, max_tries=1),  # never ring someone twice on a retry
+    func(tasks.sync_calendar, keep_result=0),
+    tasks.sync_calendars,
 ]
 
 
@@ -37,6 +48,7 @@ def build_worker(
     burst: bool = False,
     sender: SmsSender | None = None,
     dialer: VoiceDialer | None = None,
+    calendars: CalendarFetcher | None = None,
     clock: Clock = utc_now,
     poll_delay: float = 0.02,
 ) -> Worker:
@@ -47,6 +59,7 @@ def build_worker(
     database_url = settings.database_url
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        from orchestrator.channels.calendar_fetch import HttpCalendarFetcher
         from orchestrator.channels.twilio import TwilioSms
 
         engine = make_engine(database_url, pool_size=10)
@@ -63,6 +76,7 @@ def build_worker(
             sms=sms,
             dialer=dialer or (sms if isinstance(sms, TwilioSms) else None),
             outbox=Outbox(engine, sms, Messaging.from_settings(settings), enqueuer),
+            calendars=calendars or HttpCalendarFetcher(allow_private=settings.calendar_allow_private),
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -79,6 +93,7 @@ def build_worker(
             cron(tasks.sweep_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
             cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
             cron(tasks.plan_callbacks, second=7, timeout=60),  # every minute
+            cron(tasks.sync_calendars, minute=set(range(2, 60, 5)), timeout=240),
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=settings.job_queue,

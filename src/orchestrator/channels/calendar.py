@@ -10,18 +10,21 @@ them), times in the agency's zone with its ``VTIMEZONE``, and an ``ETag`` (``If-
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
-from typing import Any
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 from icalendar import Calendar, Event
-from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+from msgspec import Meta
 
 from orchestrator.channels.http import Caller, Clock, Config, Id, UoW
 from orchestrator.channels.openapi import problems
-from orchestrator.services import calendar_feed
+from orchestrator.schemas import Body
+from orchestrator.services import calendar_feed, calendar_import
 
 ICS = "text/calendar; charset=utf-8"
 
@@ -86,4 +89,67 @@ async def calendar_feed_ics(
     return Response(body, media_type=ICS, headers=headers)
 
 
-HANDLERS = [calendar_token, calendar_feed_ics]
+class ExternalCalendarIn(Body):
+    url: Annotated[str, Meta(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
+
+
+class ExternalCalendarRead(msgspec.Struct):
+    id: uuid.UUID
+    counsellor_id: uuid.UUID
+    url: str
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    busy_blocks: int
+    conflicts: int  # booked appointments overlapping this calendar's busy time
+
+
+def _calendar(health: calendar_import.CalendarHealth) -> ExternalCalendarRead:
+    c = health.calendar
+    return ExternalCalendarRead(
+        c.id,
+        c.counsellor_id,
+        c.url,
+        c.last_attempt_at,
+        c.last_success_at,
+        c.last_error,
+        c.busy_count,
+        health.conflicts,
+    )
+
+
+@post(
+    "/api/v1/counsellors/{counsellor_id:uuid}/external-calendars",
+    status_code=201,
+    responses=problems(401, 403, 404, 422),
+)
+async def add_external_calendar(
+    counsellor_id: Id, data: JSONBody[ExternalCalendarIn], uow: UoW, principal: Caller
+) -> ExternalCalendarRead:
+    """Import a calendar the counsellor keeps elsewhere (its ICS URL) as busy time; synced at
+    once, then every 5 minutes."""
+    created = await calendar_import.add_calendar(uow, principal, counsellor_id, data.url)
+    return _calendar(calendar_import.CalendarHealth(created, 0))
+
+
+@get("/api/v1/counsellors/{counsellor_id:uuid}/external-calendars", responses=problems(401, 403, 404))
+async def list_external_calendars(
+    counsellor_id: Id, uow: UoW, principal: Caller
+) -> list[ExternalCalendarRead]:
+    """The counsellor's imported calendars with their sync health and conflicts."""
+    return [_calendar(h) for h in await calendar_import.list_calendars(uow, principal, counsellor_id)]
+
+
+@delete("/api/v1/external-calendars/{calendar_id:uuid}", status_code=204, responses=problems(401, 403, 404))
+async def delete_external_calendar(calendar_id: Id, uow: UoW, principal: Caller) -> None:
+    """Stop importing a calendar; its busy time is released."""
+    await calendar_import.delete_calendar(uow, principal, calendar_id)
+
+
+HANDLERS = [
+    calendar_token,
+    calendar_feed_ics,
+    add_external_calendar,
+    list_external_calendars,
+    delete_external_calendar,
+]

@@ -66,6 +66,9 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
           FROM (SELECT starts_at, ends_at FROM absences
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                 UNION ALL
+                SELECT starts_at, ends_at FROM busy_blocks
+                 WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
+                UNION ALL
                 SELECT starts_at, ends_at FROM claims
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                    AND kind NOT IN ('appointment', 'hold', 'callback', 'service')

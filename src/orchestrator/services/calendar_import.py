@@ -1,0 +1,141 @@
+"""Counsellors' own calendars as busy time: register an ICS URL, sync it, see its health.
+
+A sync replaces the calendar's busy blocks for the coming weeks in one transaction; a failure
+(unreachable, too big, unreadable) is recorded and the previous blocks are kept. Availability
+subtracts busy blocks like absences (the ledger loader reads them). They are outside the
+no-overlap constraint: an outside meeting that collides with a booked appointment is counted as
+a conflict on the calendar (``conflicts``), for the counsellor and their manager to resolve —
+never solved by moving a booked person.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, insert, select
+
+from orchestrator.auth import AGENCY_ADMINS, Principal, Role
+from orchestrator.db import UnitOfWork
+from orchestrator.deps import CalendarError, CalendarFetcher, CalendarUnchanged
+from orchestrator.errors import Invalid, NotFound
+from orchestrator.models import Appointment, BusyBlock, ExternalCalendar
+from orchestrator.services import admin, audit, callbacks
+
+HORIZON = timedelta(weeks=8)
+OWNERS = (*AGENCY_ADMINS, Role.COUNSELLOR)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarHealth:
+    calendar: ExternalCalendar
+    conflicts: int  # booked appointments overlapping this calendar's busy time
+
+
+async def add_calendar(
+    uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID, url: str
+) -> ExternalCalendar:
+    """Register an ICS URL (http or https) for the counsellor (themselves, their manager, an
+    admin); it is synced by a job right after commit."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid("url", "an http(s) URL of an iCalendar (.ics) file")
+    counsellor, caller = await admin.visible_counsellor(uow, principal, counsellor_id, *OWNERS)
+    calendar = ExternalCalendar(
+        id=uuid.uuid4(), agency_id=counsellor.agency_id, counsellor_id=counsellor.id, url=url
+    )
+    uow.session.add(calendar)
+    await uow.session.flush()
+    audit.record(
+        uow, actor=caller.actor, action="calendar.added", entity=calendar, agency_id=counsellor.agency_id
+    )
+    uow.enqueue("sync_calendar", str(calendar.id), job_id=f"sync_calendar:{calendar.id}")
+    return calendar
+
+
+async def list_calendars(
+    uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
+) -> list[CalendarHealth]:
+    counsellor, _ = await admin.visible_counsellor(uow, principal, counsellor_id, *OWNERS)
+    calendars = list(
+        await uow.session.scalars(
+            select(ExternalCalendar)
+            .where(ExternalCalendar.counsellor_id == counsellor.id)
+            .order_by(ExternalCalendar.created_at)
+        )
+    )
+    return [CalendarHealth(c, await _conflicts(uow, c)) for c in calendars]
+
+
+async def delete_calendar(uow: UnitOfWork, principal: Principal | None, calendar_id: uuid.UUID) -> None:
+    calendar = await uow.session.get(ExternalCalendar, calendar_id)
+    if calendar is None:
+        raise NotFound(f"no calendar {calendar_id}", code="not_found")
+    _, caller = await admin.visible_counsellor(uow, principal, calendar.counsellor_id, *OWNERS)
+    await uow.session.delete(calendar)  # its busy blocks go with it (ON DELETE CASCADE)
+    audit.record(
+        uow, actor=caller.actor, action="calendar.deleted", entity=calendar, agency_id=calendar.agency_id
+    )
+    callbacks.plan_soon(uow, calendar.agency_id)
+
+
+async def sync_calendar(
+    uow: UnitOfWork, fetcher: CalendarFetcher, calendar_id: uuid.UUID, *, now: datetime
+) -> str:
+    """Fetch and store one calendar's busy time; returns what happened ("synced", "unchanged",
+    or "error: …" — then the previous blocks stay)."""
+    calendar = await uow.session.get(ExternalCalendar, calendar_id, with_for_update=True)
+    if calendar is None:
+        return "gone"
+    calendar.last_attempt_at = now
+    try:
+        busy = await fetcher.busy(
+            calendar.url,
+            etag=calendar.etag,
+            last_modified=calendar.last_modified,
+            since=now,
+            until=now + HORIZON,
+        )
+    except CalendarUnchanged:
+        calendar.last_success_at, calendar.last_error = now, None
+        return "unchanged"
+    except CalendarError as exc:
+        calendar.last_error = str(exc)[:300]
+        return f"error: {calendar.last_error}"
+    await uow.session.execute(delete(BusyBlock).where(BusyBlock.calendar_id == calendar.id))
+    if busy.spans:
+        await uow.session.execute(
+            insert(BusyBlock),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "counsellor_id": calendar.counsellor_id,
+                    "calendar_id": calendar.id,
+                    "starts_at": a,
+                    "ends_at": b,
+                }
+                for a, b in busy.spans
+            ],
+        )
+    calendar.etag, calendar.last_modified = busy.etag, busy.last_modified
+    calendar.last_success_at, calendar.last_error, calendar.busy_count = now, None, len(busy.spans)
+    callbacks.plan_soon(uow, calendar.agency_id)  # callbacks in newly busy time move
+    return "synced"
+
+
+async def _conflicts(uow: UnitOfWork, calendar: ExternalCalendar) -> int:
+    """Booked appointments of the counsellor that overlap this calendar's busy blocks."""
+    overlapping = (
+        select(func.count(func.distinct(Appointment.id)))
+        .select_from(Appointment)
+        .join(BusyBlock, BusyBlock.counsellor_id == Appointment.counsellor_id)
+        .where(
+            BusyBlock.calendar_id == calendar.id,
+            Appointment.status.in_(("confirmed", "checked_in")),
+            Appointment.starts_at < BusyBlock.ends_at,
+            BusyBlock.starts_at < Appointment.ends_at,
+        )
+    )
+    return int(await uow.session.scalar(overlapping) or 0)
