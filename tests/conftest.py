@@ -205,6 +205,7 @@ class LiveServer:
     base_url: str
     database_url: str
     redis_url: str
+    twilio_url: str  # its local Twilio (no Twilio account is configured)
 
 
 def _free_port() -> int:
@@ -231,8 +232,10 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
     asyncio.run(_recreate_database(servers.admin_url, name))
     database_url = _with_database(servers.admin_url, name)
     port = _free_port()
+    twilio_url = f"http://127.0.0.1:{_free_port()}"
     env = {
         **os.environ,
+        "ORCHESTRATOR_TWILIO_API_URL": twilio_url,
         "ORCHESTRATOR_DATABASE_URL": database_url,
         "ORCHESTRATOR_REDIS_URL": servers.redis_url,
         "ORCHESTRATOR_TOKEN_SECRET": "test-secret-not-for-production-0123456789",
@@ -261,7 +264,9 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield LiveServer(base_url=base, database_url=database_url, redis_url=servers.redis_url)
+        yield LiveServer(
+            base_url=base, database_url=database_url, redis_url=servers.redis_url, twilio_url=twilio_url
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=20)

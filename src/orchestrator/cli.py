@@ -138,6 +138,15 @@ def _local_twilio_server(settings: Settings) -> uvicorn.Server | None:
     return uvicorn.Server(config)
 
 
+async def _serve_quietly(server: uvicorn.Server) -> None:
+    """The local Twilio: if it cannot start (its port taken), the API still serves; texts then
+    wait and are retried (the worker logs why)."""
+    try:
+        await server.serve()
+    except (OSError, SystemExit):
+        logging.getLogger(__name__).error("the local Twilio could not start; texts will wait")
+
+
 async def _serve(settings: Settings, *, with_worker: bool) -> None:
     """One process: the API, (unless told otherwise) an arq worker, and (without a Twilio
     account) the local Twilio, on the same event loop."""
@@ -146,7 +155,7 @@ async def _serve(settings: Settings, *, with_worker: bool) -> None:
     server = uvicorn.Server(_config(settings, create_app(settings)))
     tune_gc()
     twilio = _local_twilio_server(settings)
-    twilio_task = asyncio.create_task(twilio.serve()) if twilio is not None else None
+    twilio_task = asyncio.create_task(_serve_quietly(twilio)) if twilio is not None else None
     worker = build_worker(settings, handle_signals=False) if with_worker else None
     worker_task = asyncio.create_task(worker.async_run()) if worker is not None else None
     try:

@@ -8,7 +8,6 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -17,8 +16,7 @@ from tests.helpers import ADMIN
 
 
 async def test_a_booking_confirmation_is_delivered_through_the_local_twilio(live_server):
-    port = urlsplit(live_server.base_url).port
-    twilio = f"http://127.0.0.1:{(port or 0) + 1}"
+    twilio = live_server.twilio_url
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as http:
         agency = (
             await http.post(

@@ -38,3 +38,22 @@ def test_production_requires_a_secret(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_REDIS_URL", "redis://r/0")
     with pytest.raises(SystemExit, match="TOKEN_SECRET"):
         main(["token", "create", "--role", "admin"])
+
+
+def test_the_local_twilio_takes_the_next_port_or_any_free_one():
+    import contextlib
+    import socket
+
+    from orchestrator.channels.twilio import local_twilio_url
+    from orchestrator.settings import Settings
+
+    with socket.socket() as api:
+        api.bind(("127.0.0.1", 0))
+        port = api.getsockname()[1]
+        with socket.socket() as taken:
+            with contextlib.suppress(OSError):  # already taken by someone else: just as good
+                taken.bind(("127.0.0.1", port + 1))
+            url = local_twilio_url(Settings(host="127.0.0.1", port=port))
+    assert url is not None and url != f"http://127.0.0.1:{port + 1}"
+    assert local_twilio_url(Settings(twilio_account_sid="AC1")) is None  # a real account: no local one
+    assert local_twilio_url(Settings(twilio_api_url="http://127.0.0.1:9999/")) == "http://127.0.0.1:9999"

@@ -10,6 +10,7 @@ timeout or a connection cut after the request left is *unknown* (the message may
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,12 +68,23 @@ def credentials(settings: Settings) -> tuple[str, str]:
 
 def local_twilio_url(settings: Settings) -> str | None:
     """Where the local Twilio listens when no account is configured (None: Twilio's cloud):
-    the configured API URL, or the port after the API's."""
+    the configured API URL, else the port after the API's, else (taken) any free port."""
     if not settings.local_twilio:
         return None
     if settings.twilio_api_url.rstrip("/") != TWILIO_API:
         return settings.twilio_api_url.rstrip("/")
-    return f"http://{settings.host}:{settings.port + 1}"
+    return f"http://{settings.host}:{_free_port(settings.host, settings.port + 1)}"
+
+
+def _free_port(host: str, wanted: int) -> int:
+    """``wanted`` if nothing listens there, else a port the system gives."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, wanted))
+            return wanted
+        except OSError:
+            probe.bind((host, 0))
+            return int(probe.getsockname()[1])
 
 
 class TwilioSms:
