@@ -32,6 +32,7 @@ MODULES = (
     "profile_paths",
     "bench_sms",
     "bench_callbacks",
+    "bench_calendar",
 )
 
 
@@ -326,6 +327,19 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                     "",
                 )
             )
+    cal = results.get("bench_calendar") or {}
+    if "error" not in cal and cal:
+        rows.append(
+            (
+                "calendar import, 5,000 events x 8 weeks",
+                "p50 ms",
+                _get(cal, "import", "p50_ms"),
+                "goal",
+                2000,
+                "",
+            )
+        )
+        rows.append(("calendar feed, 500 items", "p50 ms", _get(cal, "feed", "p50_ms"), "goal", 50, ""))
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))
