@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -99,9 +100,7 @@ class LocalTwilio:
         }
         self.messages.append(message)
         if form.get("StatusCallback") and self.callbacks:
-            task = asyncio.get_running_loop().create_task(self._report(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._later(self._report(message))
         return 201, message
 
     async def _report(self, message: dict[str, Any]) -> None:
@@ -160,10 +159,14 @@ class LocalTwilio:
         }
         self.calls.append(call)
         if form.get("StatusCallback") and self.callbacks:
-            task = asyncio.get_running_loop().create_task(self._ring(call))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._later(self._ring(call))
         return 201, call
+
+    def _later(self, callbacks: Coroutine[Any, Any, None]) -> None:
+        """Post status callbacks after answering, as Twilio's carrier side does."""
+        task = asyncio.get_running_loop().create_task(callbacks)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _ring(self, call: dict[str, Any]) -> None:
         for status in ("ringing", "in-progress", "completed"):

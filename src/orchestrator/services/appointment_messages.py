@@ -59,6 +59,7 @@ def appointment_messages(
             link=link,
         )
 
+    channels = _channels(seeker)
     rows = [
         outbox.message(
             agency_id=agency.id,
@@ -70,10 +71,10 @@ def appointment_messages(
             expires_at=appointment.starts_at,
             appointment_id=appointment.id,
         )
-        for channel, recipient in _channels(seeker)
+        for channel, recipient in channels
         if not (by_sms and channel == "sms")
     ]
-    preferred = [(c, r) for c, r in _channels(seeker) if c == seeker.preferred_channel]
+    preferred = [(c, r) for c, r in channels if c == seeker.preferred_channel]
     if event != "cancelled":
         for offset, when in reminder_times(
             appointment.starts_at,

@@ -7,11 +7,15 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from datetime import datetime
+
+from sqlalchemy import select
 
 from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound, Unauthorized
 from orchestrator.models import Appointment, JobSeeker
+from orchestrator.scheduling.transitions import AppointmentStatus
 from orchestrator.services.commands import Actor, ManageTokenHolder, PhoneOwner, Public, Staff, System
 
 
@@ -59,8 +63,6 @@ async def appointment_for(
 
 async def appointment_by_token(uow: UnitOfWork, token: str) -> tuple[Appointment, JobSeeker]:
     """The appointment a manage link points to, and its job seeker (404 for any other token)."""
-    from sqlalchemy import select
-
     found = (
         await uow.session.execute(
             select(Appointment, JobSeeker)
@@ -71,3 +73,32 @@ async def appointment_by_token(uow: UnitOfWork, token: str) -> tuple[Appointment
     if found is None:
         raise NotFound("no appointment for this link", code="not_found")
     return found[0], found[1]
+
+
+async def latest_seeker(uow: UnitOfWork, agency_id: uuid.UUID, phone: str) -> JobSeeker | None:
+    """The latest record of a phone number in the agency (name, needs, preferences): a person
+    reaching us by SMS or phone is their number."""
+    return await uow.session.scalar(
+        select(JobSeeker)
+        .where(JobSeeker.agency_id == agency_id, JobSeeker.phone == phone)
+        .order_by(JobSeeker.created_at.desc())
+        .limit(1)
+    )
+
+
+async def next_appointment(
+    uow: UnitOfWork, agency_id: uuid.UUID, phone: str, now: datetime
+) -> Appointment | None:
+    """The next confirmed appointment in the agency booked with this phone number."""
+    return await uow.session.scalar(
+        select(Appointment)
+        .join(JobSeeker, JobSeeker.id == Appointment.job_seeker_id)
+        .where(
+            Appointment.agency_id == agency_id,
+            JobSeeker.phone == phone,
+            Appointment.status == AppointmentStatus.CONFIRMED,
+            Appointment.starts_at > now,
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
 from orchestrator import outbox
 from orchestrator.auth import Role, require_in_agency, staff_of
@@ -35,7 +35,7 @@ from orchestrator.scheduling.transitions import CALLBACK, CallbackStatus
 from orchestrator.scheduling.types import Interval
 from orchestrator.schemas import e164_phone, phone_region
 from orchestrator.services import audit
-from orchestrator.services.appointments import hash_token, new_manage_token
+from orchestrator.services.appointments import hash_token, latest_seeker, new_manage_token
 from orchestrator.services.commands import (
     Actor,
     Channel,
@@ -47,6 +47,7 @@ from orchestrator.services.commands import (
     principal_of,
 )
 from orchestrator.services.messages import language_of, reply, when
+from orchestrator.services.notifications import MARK_UNREACHABLE
 from orchestrator.services.queue_common import release_claim
 
 ACTIVE = (CallbackStatus.REQUESTED, CallbackStatus.SCHEDULED, CallbackStatus.IN_PROGRESS)
@@ -248,12 +249,7 @@ def _fits(request: CallbackRequest, windows: list[tuple[datetime, datetime]]) ->
 
 async def _job_seeker(uow: UnitOfWork, agency: Agency, phone: str, cmd: RequestCallback) -> JobSeeker:
     """The latest record of this number in the agency, or a minimal new one."""
-    known = await uow.session.scalar(
-        select(JobSeeker)
-        .where(JobSeeker.agency_id == agency.id, JobSeeker.phone == phone)
-        .order_by(JobSeeker.created_at.desc())
-        .limit(1)
-    )
+    known = await latest_seeker(uow, agency.id, phone)
     if known is not None:
         return known
     seeker = JobSeeker(
@@ -560,15 +556,7 @@ async def _release_unused(uow: UnitOfWork, request: CallbackRequest, now: dateti
 
 
 async def _mark_unreachable(uow: UnitOfWork, phone: str, now: datetime) -> None:
-    await uow.session.execute(
-        text(
-            "INSERT INTO phone_contacts (phone, unreachable_at, unreachable_code, updated_at) "
-            "VALUES (:phone, :now, 0, :now) ON CONFLICT (phone) DO UPDATE "
-            "SET unreachable_at = EXCLUDED.unreachable_at, unreachable_code = 0, "
-            "updated_at = EXCLUDED.updated_at"
-        ),
-        {"phone": phone, "now": now},
-    )
+    await uow.session.execute(MARK_UNREACHABLE, {"phone": phone, "now": now, "code": 0})
 
 
 async def _staff_request(uow: UnitOfWork, actor: Actor, callback_id: uuid.UUID) -> CallbackRequest:

@@ -108,7 +108,8 @@ UPDATE notifications SET status = :status, error_code = :code, last_error = :rea
  WHERE id = :id AND status = 'sending'
 """
 )
-_UNREACHABLE = text(
+# a number the provider (or a counsellor: code 0, wrong number) says cannot be reached by SMS
+MARK_UNREACHABLE = text(
     """
 INSERT INTO phone_contacts (phone, unreachable_at, unreachable_code, opted_out_at)
 VALUES (:phone, CAST(:now AS timestamptz), CAST(:code AS int),
@@ -232,7 +233,7 @@ async def _refused(box: Outbox, row: Any, refused: SmsRefused, now: datetime) ->
     }
     await box.run(_REFUSED, params)
     if refused.number_is_unreachable:  # not an account or request error: the number's own
-        await box.run(_UNREACHABLE, {"phone": row["recipient"], "now": now, "code": refused.code})
+        await box.run(MARK_UNREACHABLE, {"phone": row["recipient"], "now": now, "code": refused.code})
     return f"{status}:{refused.code}"
 
 
@@ -273,7 +274,7 @@ async def record_status(
     params |= {"code": error_code, "id": notification_id, "now": now, "rank": rank}
     recipient = (await uow.session.execute(_STATUS, params)).scalar()
     if recipient is not None and permanent and error_code is not None:
-        await uow.session.execute(_UNREACHABLE, {"phone": recipient, "now": now, "code": error_code})
+        await uow.session.execute(MARK_UNREACHABLE, {"phone": recipient, "now": now, "code": error_code})
     return recipient is not None
 
 

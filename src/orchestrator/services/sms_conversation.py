@@ -47,8 +47,8 @@ from orchestrator.scheduling.conversation import (
     parse,
     step,
 )
-from orchestrator.scheduling.transitions import AppointmentStatus
 from orchestrator.services import booking, callbacks, tickets
+from orchestrator.services.appointments import latest_seeker, next_appointment
 from orchestrator.services.commands import Channel, JobSeekerDetails, PhoneOwner, System
 from orchestrator.services.messages import MODES, language_of, reply, when
 
@@ -192,13 +192,7 @@ class _Talk:
         return MODES[self.language].get(mode, mode)
 
     async def known(self) -> JobSeeker | None:
-        """The latest record of this number in the agency (name, needs, preferences)."""
-        return await self.uow.session.scalar(
-            select(JobSeeker)
-            .where(JobSeeker.agency_id == self.agency.id, JobSeeker.phone == self.sms.phone)
-            .order_by(JobSeeker.created_at.desc())
-            .limit(1)
-        )
+        return await latest_seeker(self.uow, self.agency.id, self.sms.phone)
 
     async def details(self) -> JobSeekerDetails:
         known = await self.known()
@@ -227,18 +221,7 @@ class _Talk:
         return list(await self.uow.session.scalars(query.order_by(Service.created_at, Service.name)))
 
     async def next_appointment(self) -> Appointment | None:
-        return await self.uow.session.scalar(
-            select(Appointment)
-            .join(JobSeeker, JobSeeker.id == Appointment.job_seeker_id)
-            .where(
-                Appointment.agency_id == self.agency.id,
-                JobSeeker.phone == self.sms.phone,
-                Appointment.status == AppointmentStatus.CONFIRMED,
-                Appointment.starts_at > self.now,
-            )
-            .order_by(Appointment.starts_at)
-            .limit(1)
-        )
+        return await next_appointment(self.uow, self.agency.id, self.sms.phone, self.now)
 
     async def hold_offers(self, service: Service, mode: str | None) -> tuple[Offer, ...]:
         """Up to three slots, spaced out when possible, each held for the conversation."""

@@ -17,10 +17,10 @@ from sqlalchemy import select, text, update
 
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, DomainError
-from orchestrator.models import Agency, Appointment, InboundEvent, JobSeeker
-from orchestrator.scheduling.transitions import AppointmentStatus
+from orchestrator.models import Agency, InboundEvent
 from orchestrator.scheduling.voice_menu import CallState, VoiceMove, answer, press
 from orchestrator.services import booking, callbacks
+from orchestrator.services.appointments import next_appointment
 from orchestrator.services.commands import Channel, PhoneOwner
 from orchestrator.services.messages import MODES, spoken, when
 
@@ -109,7 +109,7 @@ async def _perform(
             else say("callback_noted")
         )
     if move.action in ("read_next", "find_next", "cancel_next"):
-        appointment = await _next_appointment(uow, agency, call.phone, now)
+        appointment = await next_appointment(uow, agency.id, call.phone, now)
         if appointment is None:
             return f"{say('no_appointment')} {menu()}" if not move.hang_up else say("no_appointment")
         at = when(appointment.starts_at, agency.timezone, lang)
@@ -153,18 +153,3 @@ def _window(name: str | None, tz: str, now: datetime) -> tuple[tuple[datetime, d
         if ends > now + timedelta(minutes=30):
             return ((datetime.combine(candidate, start, tzinfo=zone).astimezone(UTC), ends),)
     return ()
-
-
-async def _next_appointment(uow: UnitOfWork, agency: Agency, phone: str, now: datetime) -> Appointment | None:
-    return await uow.session.scalar(
-        select(Appointment)
-        .join(JobSeeker, JobSeeker.id == Appointment.job_seeker_id)
-        .where(
-            Appointment.agency_id == agency.id,
-            JobSeeker.phone == phone,
-            Appointment.status == AppointmentStatus.CONFIRMED,
-            Appointment.starts_at > now,
-        )
-        .order_by(Appointment.starts_at)
-        .limit(1)
-    )
