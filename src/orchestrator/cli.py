@@ -1,4 +1,4 @@
-"""Command line: ``orchestrator run|worker|migrate|seed-demo|token``."""
+"""Command line: ``orchestrator run|worker|local-twilio|local-smtp|migrate|seed-demo|token``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import uvicorn
 from litestar import Litestar
 
 from orchestrator.app import create_app
-from orchestrator.channels.twilio import local_twilio_url
+from orchestrator.channels.twilio import free_port, local_twilio_url
 from orchestrator.embedded import EmbeddedServers
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
@@ -236,6 +236,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     settings, embedded = resolve(settings)
     if (twilio_url := local_twilio_url(settings)) is not None:  # the worker and the app use it too
         settings = dataclasses.replace(settings, twilio_api_url=twilio_url)
+    settings, smtp = _local_smtp(settings) if not args.no_worker else (settings, None)
     assert settings.database_url
     upgrade(settings.database_url)
     agency_id = asyncio.run(_seed(settings)) if args.demo else None
@@ -246,6 +247,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     if twilio_url is not None:
         print(f"  SMS:        no Twilio account set: the local Twilio at {twilio_url} takes them")
         print(f"              (texts taken: {twilio_url}/_local/messages)")
+    if smtp is not None:
+        print(f"  e-mail:     no SMTP server set: the local one on {settings.smtp_host}:{settings.smtp_port}")
+        print(f"              keeps each message as a .eml file in {(settings.data_dir / 'mail').resolve()}")
     if agency_id:
         print(f"  demo agency: {agency_id}  ->  {base}/api/v1/agencies/{agency_id}")
         print(f"  messages sent or waiting (staff): {base}/api/v1/agencies/{agency_id}/messages")
@@ -263,8 +267,41 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
             )
             _serve_processes(settings, workers, with_worker=not args.no_worker)
     finally:
+        if smtp is not None:
+            smtp.stop()
         if embedded is not None:
             embedded.stop_redis()
+
+
+def _local_smtp(settings: Settings) -> tuple[Settings, Any]:
+    """Without an SMTP server configured, start the local one (its own thread; the port two
+    after the API's, or any free port) and point the settings at it."""
+    if not settings.local_smtp:
+        return settings, None
+    from orchestrator.channels.local_smtp import start_local_smtp
+
+    port = free_port(settings.host, settings.port + 2)
+    controller, _ = start_local_smtp(settings.host, port, settings.data_dir / "mail")
+    return dataclasses.replace(settings, smtp_host=settings.host, smtp_port=port, smtp_tls="none"), controller
+
+
+def cmd_local_smtp(args: argparse.Namespace, settings: Settings) -> None:
+    """The local SMTP server alone (``ORCHESTRATOR_SMTP_HOST`` of the workers points here)."""
+    import threading
+
+    from orchestrator.channels.local_smtp import start_local_smtp
+
+    controller, _ = start_local_smtp(args.host, args.port, settings.data_dir / "mail")
+    maildir = settings.data_dir / "mail"
+    print(f"local SMTP server on {args.host}:{args.port}; messages kept in {maildir}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
 
 
 def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
@@ -350,6 +387,10 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=8001)
     local.set_defaults(func=cmd_local_twilio)
+    smtp = sub.add_parser("local-smtp", help="serve the local SMTP server (demo, compose)")
+    smtp.add_argument("--host", default="127.0.0.1")
+    smtp.add_argument("--port", type=int, default=8002)
+    smtp.set_defaults(func=cmd_local_smtp)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (default head)")

@@ -63,6 +63,7 @@ class Messaging:
     inbound_per_number_per_hour: int = 30
     grace: timedelta = timedelta(seconds=10)
     stale: timedelta = timedelta(seconds=120)
+    email_from: str = "orchestrator@localhost"  # the From of e-mails, the organizer of invitations
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Messaging:
@@ -74,6 +75,7 @@ class Messaging:
             inbound_per_number_per_hour=settings.sms_inbound_per_number_per_hour,
             grace=timedelta(seconds=settings.outbox_grace_seconds),
             stale=timedelta(seconds=settings.outbox_stale_seconds),
+            email_from=settings.smtp_from,
         )
 
     def manage_link(self, token: str | None) -> str | None:
@@ -110,6 +112,37 @@ class SmsSender(Protocol):
     async def send(self, to: str, body: str, *, status_callback: str | None) -> SentSms: ...
 
     async def find_sent(self, to: str, body: str, since: datetime) -> SentSms | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """One e-mail as rendered when its outbox row was written: plain text and simple HTML, and
+    for appointments an iCalendar invitation (``calendar``, with its ``method``: REQUEST or
+    CANCEL) sent inline and as ``invite.ics``. ``message_id`` is the row's own: a resend after
+    a crash carries the same one, so mail clients show it once."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    calendar: str | None = None
+    method: str | None = None
+
+
+class EmailRefused(Exception):
+    """The mail server did not take the message. ``permanent`` (5xx: no such mailbox, refused):
+    it never will; otherwise (4xx, connection refused, timeout) a later attempt may succeed."""
+
+    def __init__(self, code: int | None, permanent: bool, detail: str = "") -> None:
+        super().__init__(f"e-mail refused (code {code}): {detail}")
+        self.code, self.permanent = code, permanent
+
+
+class EmailSender(Protocol):
+    """Hands one e-mail to the mail server; returns its Message-ID."""
+
+    async def send(self, email: Email) -> str: ...
 
 
 class VoiceDialer(Protocol):

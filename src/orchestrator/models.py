@@ -78,6 +78,10 @@ class Agency(Base):
     sms_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     sms_inbound_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     sms_daily_budget: Mapped[int] = mapped_column(Integer, server_default=text("500"))
+    # the managers' address for staff alerts (calendar sync failures, conflicts); never shown publicly
+    alert_email: Mapped[str | None] = mapped_column(String(320))
+    # an external calendar not synced for this long withholds its counsellor's online slots (0: never)
+    calendar_stale_minutes: Mapped[int] = mapped_column(Integer, server_default=text("360"))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _created()
 

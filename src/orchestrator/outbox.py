@@ -1,7 +1,7 @@
 """Transactional outbox: a notification row is written in the same transaction as the change
 that causes it, with its text already rendered (body, encoding, segments) and its deadline.
-Sending happens after commit only: :func:`send_after_commit` enqueues the arq job of each SMS
-due now, and the sweeper (``tasks.sweep_outbox``) picks up whatever is due later or was lost.
+Sending happens after commit only: :func:`send_after_commit` enqueues the arq job of the SMS
+and e-mails due now, and the sweeper (``tasks.sweep_outbox``) picks up whatever is due later or was lost.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def message(
 
 
 def send_after_commit(uow: UnitOfWork, messages: Iterable[Outgoing]) -> None:
-    """Enqueue one send job for the SMS of this transaction due now, once it has committed (a
-    row that lost its dedupe race does not exist: the job finds nothing for it)."""
-    due = [str(outgoing.id) for outgoing in messages if outgoing.channel == "sms" and outgoing.due_now]
+    """Enqueue one send job for the messages of this transaction due now, once it has committed
+    (a row that lost its dedupe race does not exist: the job finds nothing for it)."""
+    due = [str(outgoing.id) for outgoing in messages if outgoing.due_now]
     if due:
         uow.enqueue(SEND_JOB, *due, job_id=job_id(due[0], 0))
 

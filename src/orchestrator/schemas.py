@@ -210,6 +210,7 @@ SmsNumber = Annotated[
     str, Meta(pattern=r"^(\+[1-9][0-9]{6,14}|[0-9]{3,8})$", description="E.164 number or short code")
 ]
 SmsBudget = Annotated[int, Meta(ge=0, le=10_000_000)]
+StaleMinutes = Annotated[int, Meta(ge=0, le=43_200, description="0: never withhold slots")]
 
 
 class AgencyCreate(Body):
@@ -223,6 +224,8 @@ class AgencyCreate(Body):
     sms_number: SmsNumber | None = None
     sms_inbound_enabled: bool = True
     sms_daily_budget: SmsBudget = 500
+    alert_email: Email | None = None  # staff alerts (write-only: never shown on the public agency)
+    calendar_stale_minutes: StaleMinutes = 360
 
     def check(self) -> None:
         check_timezone(self.timezone)
@@ -242,6 +245,8 @@ class AgencyUpdate(Body):
     sms_number: SmsNumber | UnsetType | None = UNSET
     sms_inbound_enabled: bool | UnsetType = UNSET
     sms_daily_budget: SmsBudget | UnsetType = UNSET
+    alert_email: Email | UnsetType | None = UNSET
+    calendar_stale_minutes: StaleMinutes | UnsetType = UNSET
 
     def check(self) -> None:
         if isinstance(self.timezone, str):
@@ -264,6 +269,7 @@ class AgencyRead(Struct):
     sms_number: str | None = None  # the number job seekers text (E.164 or a short code)
     sms_inbound_enabled: bool = True  # False: one-way sender (texts carry a link instead)
     sms_daily_budget: int = 500  # segments a local day; more wait for the next morning
+    calendar_stale_minutes: int = 360  # an import this old withholds its counsellor's online slots
 
 
 # --- counsellors ----------------------------------------------------------------------------

@@ -56,6 +56,14 @@ class Settings:
     twilio_from: str = ""  # the sender number, or ...
     twilio_messaging_service_sid: str = ""  # ... a Messaging Service (takes precedence)
     twilio_api_url: str = "https://api.twilio.com"
+    # E-mail. No SMTP host: the local SMTP server (``channels/local_smtp.py``) takes the messages.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # "starttls", "tls" (implicit, port 465) or "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "orchestrator@localhost"  # the From address (and the invitations' organizer)
+    smtp_timeout_seconds: int = 20
     quiet_hours: str = "20:00-08:00"  # agency local time; no reminder is sent in between
     reminder_offsets_hours: tuple[float, ...] = (48.0, 2.0)
     sms_per_number_per_hour: int = 6  # outbound to one number; more wait for the next hour
@@ -91,6 +99,13 @@ class Settings:
             twilio_from=env.get(PREFIX + "TWILIO_FROM", ""),
             twilio_messaging_service_sid=env.get(PREFIX + "TWILIO_MESSAGING_SERVICE_SID", ""),
             twilio_api_url=env.get(PREFIX + "TWILIO_API_URL") or defaults.twilio_api_url,
+            smtp_host=env.get(PREFIX + "SMTP_HOST", ""),
+            smtp_port=_int(env, "SMTP_PORT", defaults.smtp_port),
+            smtp_tls=(env.get(PREFIX + "SMTP_TLS") or defaults.smtp_tls).lower(),
+            smtp_username=env.get(PREFIX + "SMTP_USERNAME", ""),
+            smtp_password=env.get(PREFIX + "SMTP_PASSWORD", ""),
+            smtp_from=env.get(PREFIX + "SMTP_FROM") or defaults.smtp_from,
+            smtp_timeout_seconds=_int(env, "SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds),
             quiet_hours=env.get(PREFIX + "QUIET_HOURS", defaults.quiet_hours),
             reminder_offsets_hours=_hours(env, "REMINDER_OFFSETS_HOURS", defaults.reminder_offsets_hours),
             sms_per_number_per_hour=_int(env, "SMS_PER_NUMBER_PER_HOUR", defaults.sms_per_number_per_hour),
@@ -109,6 +124,11 @@ class Settings:
     def local_twilio(self) -> bool:
         """No Twilio account configured: messages go to the local Twilio (demo, tests)."""
         return not self.twilio_account_sid
+
+    @property
+    def local_smtp(self) -> bool:
+        """No SMTP host configured: e-mails go to the local SMTP server (demo, tests)."""
+        return not self.smtp_host
 
     @property
     def embedded(self) -> bool:

@@ -14,6 +14,7 @@ from orchestrator.deps import (
     ArqEnqueuer,
     CalendarFetcher,
     Clock,
+    EmailSender,
     Messaging,
     RedisPublisher,
     SmsSender,
@@ -49,17 +50,19 @@ def build_worker(
     sender: SmsSender | None = None,
     dialer: VoiceDialer | None = None,
     calendars: CalendarFetcher | None = None,
+    mailer: EmailSender | None = None,
     clock: Clock = utc_now,
     poll_delay: float = 0.02,
 ) -> Worker:
-    """An arq worker wired to the settings' PostgreSQL, Redis and SMS provider (``sender``:
-    Twilio through the SDK unless given)."""
+    """An arq worker wired to the settings' PostgreSQL, Redis, SMS provider (``sender``: Twilio
+    through the SDK unless given) and mail server (``mailer``: SMTP unless given)."""
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("database_url and redis_url must be resolved before building the worker")
     database_url = settings.database_url
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         from orchestrator.channels.calendar_fetch import HttpCalendarFetcher
+        from orchestrator.channels.smtp import SmtpSender
         from orchestrator.channels.twilio import TwilioSms
 
         engine = make_engine(database_url, pool_size=10)
@@ -75,7 +78,9 @@ def build_worker(
             publisher=RedisPublisher(ctx["redis"]),
             sms=sms,
             dialer=dialer or (sms if isinstance(sms, TwilioSms) else None),
-            outbox=Outbox(engine, sms, Messaging.from_settings(settings), enqueuer),
+            outbox=Outbox(
+                engine, sms, Messaging.from_settings(settings), enqueuer, mailer or SmtpSender(settings)
+            ),
             calendars=calendars or HttpCalendarFetcher(allow_private=settings.calendar_allow_private),
         )
 

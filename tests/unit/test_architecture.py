@@ -63,6 +63,7 @@ LAYERS = {
         "settings",
         "scheduling",
         "models",
+        "ical",
     },
     "services": {
         "services",
@@ -74,6 +75,7 @@ LAYERS = {
         "errors",
         "auth",
         "outbox",
+        "ical",
         "live",
         "schemas",
     },

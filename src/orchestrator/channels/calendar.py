@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import msgspec
-from icalendar import Calendar, Event
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
 from orchestrator.channels.http import Caller, Clock, Config, Id, UoW
 from orchestrator.channels.openapi import problems
+from orchestrator.ical import ICS_MEDIA_TYPE, calendar_ics
 from orchestrator.schemas import Body
 from orchestrator.services import calendar_feed, calendar_import
-
-ICS = "text/calendar; charset=utf-8"
 
 
 class CalendarLink(msgspec.Struct):
@@ -46,33 +43,13 @@ async def calendar_token(counsellor_id: Id, uow: UoW, principal: Caller, setting
 
 def render(feed: calendar_feed.Feed) -> bytes:
     """The feed as iCalendar (RFC 5545)."""
-    tz = ZoneInfo(feed.agency.timezone)
-    cal = Calendar.new(
-        organization="orchestrator",
+    return calendar_ics(
+        feed.items,
+        tz=feed.agency.timezone,
         name=f"{feed.counsellor.name} — {feed.agency.name}",
-        refresh_interval=timedelta(minutes=15),
         uid=f"calendar-{feed.counsellor.id}@orchestrator",  # stable: the ETag moves only with the data
+        refresh=timedelta(minutes=15),
     )
-    cal.add("method", "PUBLISH")
-    for item in feed.items:
-        event = Event.new(
-            uid=item.uid,
-            stamp=item.stamp,
-            start=item.start.astimezone(tz),
-            end=item.end.astimezone(tz),
-            summary=item.summary,
-            description=item.description or None,
-            sequence=item.sequence,
-        )
-        event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
-        cal.add_component(event)
-    if feed.items:
-        first = min(i.start for i in feed.items).date() - timedelta(days=1)
-        last = max(i.end for i in feed.items).date() + timedelta(days=1)
-        cal.add_missing_timezones(first_date=first, last_date=last)
-    else:
-        cal.add_missing_timezones(first_date=date.today(), last_date=date.today())  # noqa: DTZ011 (no items: any range)
-    return bytes(cal.to_ical())
 
 
 @get("/calendar/{token:str}", include_in_schema=False)
@@ -86,7 +63,7 @@ async def calendar_feed_ics(
     headers = {"ETag": etag, "Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"}
     if request.headers.get("if-none-match") == etag:
         return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type=ICS, headers=headers)
+    return Response(body, media_type=ICS_MEDIA_TYPE, headers=headers)
 
 
 class ExternalCalendarIn(Body):

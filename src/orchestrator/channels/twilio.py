@@ -73,10 +73,10 @@ def local_twilio_url(settings: Settings) -> str | None:
         return None
     if settings.twilio_api_url.rstrip("/") != TWILIO_API:
         return settings.twilio_api_url.rstrip("/")
-    return f"http://{settings.host}:{_free_port(settings.host, settings.port + 1)}"
+    return f"http://{settings.host}:{free_port(settings.host, settings.port + 1)}"
 
 
-def _free_port(host: str, wanted: int) -> int:
+def free_port(host: str, wanted: int) -> int:
     """``wanted`` if nothing listens there, else a port the system gives."""
     with socket.socket() as probe:
         try:

@@ -4,19 +4,27 @@ Confirmations go to every channel the person consented to; reminders only to the
 channel, at the configured offsets moved out of quiet hours (``scheduling.reminders``). A move
 replaces the pending reminders, a cancellation removes them. A booking made by SMS gets no
 outbox copy of its confirmation, move or cancellation: the conversation's reply is that message.
+
+E-mails carry the same sentence as the text, the details, and (confirmation, move,
+cancellation) an iCalendar invitation: ``METHOD:REQUEST`` then ``METHOD:CANCEL``, one ``UID`` for
+the appointment's whole life and its ``SEQUENCE`` (raised by every change), so the person's
+calendar app adds, moves and removes one event.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from orchestrator import outbox
 from orchestrator.db import UnitOfWork
-from orchestrator.models import Agency, Appointment, JobSeeker, Notification
+from orchestrator.ical import CalendarEvent, Invitation, appointment_uid, calendar_ics
+from orchestrator.models import Agency, Appointment, JobSeeker, Notification, Service
 from orchestrator.repositories.writes import insert_together
 from orchestrator.scheduling.reminders import reminder_times
+from orchestrator.services import messages
 from orchestrator.services.messages import appointment_text
 
 REMINDER = "appointment.reminder"
@@ -39,11 +47,13 @@ def appointment_messages(
     agency: Agency,
     event: str,
     *,
+    service: str,
     now: datetime,
     token: str | None = None,
     by_sms: bool = False,
 ) -> list[outbox.Outgoing]:
-    """The outbox rows of ``event`` ("confirmed", "rescheduled", "cancelled") and its reminders."""
+    """The outbox rows of ``event`` ("confirmed", "rescheduled", "cancelled") and its reminders
+    (``service``: the service's name, for e-mails)."""
     messaging = uow.messaging
     link = messaging.manage_link(token)
     key = f"appointment:{appointment.id}:{appointment.sequence}"
@@ -59,18 +69,27 @@ def appointment_messages(
             link=link,
         )
 
-    channels = _channels(seeker)
-    rows = [
-        outbox.message(
+    def row(kind: str, channel: str, recipient: str, dedupe: str, **when: Any) -> outbox.Outgoing:
+        body, payload = text(kind), None
+        if channel == "email":
+            sender = messaging.email_from
+            body, payload = _email(appointment, seeker, agency, kind, body, service, link, sender)
+        return outbox.message(
             agency_id=agency.id,
-            kind=f"appointment.{event}",
+            kind=kind,
             channel=channel,
             recipient=recipient,
-            dedupe_key=f"{key}:{event}:{channel}",
-            body=text(f"appointment.{event}"),
-            expires_at=appointment.starts_at,
+            dedupe_key=dedupe,
+            body=body,
+            payload=payload,
             appointment_id=appointment.id,
+            **when,
         )
+
+    channels = _channels(seeker)
+    deadline = appointment.starts_at
+    rows = [
+        row(f"appointment.{event}", channel, recipient, f"{key}:{event}:{channel}", expires_at=deadline)
         for channel, recipient in channels
         if not (by_sms and channel == "sms")
     ]
@@ -85,20 +104,70 @@ def appointment_messages(
         ):
             hours = int(offset.total_seconds() // 3600)
             rows += [
-                outbox.message(
-                    agency_id=agency.id,
-                    kind=REMINDER,
-                    channel=channel,
-                    recipient=recipient,
-                    dedupe_key=f"{key}:reminder:{hours}h:{channel}",
-                    body=text(REMINDER),
+                row(
+                    REMINDER,
+                    channel,
+                    recipient,
+                    f"{key}:reminder:{hours}h:{channel}",
                     send_after=when,
                     expires_at=appointment.starts_at - REMINDER_DEADLINE,
-                    appointment_id=appointment.id,
                 )
                 for channel, recipient in preferred
             ]
     return rows
+
+
+def appointment_event(
+    appointment: Appointment, agency: Agency, service: str, *, description: str = ""
+) -> CalendarEvent:
+    """The appointment as the one calendar event every copy of it shares (see the module doc)."""
+    return CalendarEvent(
+        uid=appointment_uid(appointment.id),
+        start=appointment.starts_at,
+        end=appointment.ends_at,
+        summary=f"{agency.name} — {service}",
+        description=description,
+        sequence=appointment.sequence,
+        stamp=appointment.updated_at,
+        cancelled=appointment.status == "cancelled",
+        location=agency.address if appointment.mode == "in_person" else None,
+    )
+
+
+def _email(
+    appointment: Appointment,
+    seeker: JobSeeker,
+    agency: Agency,
+    kind: str,
+    sentence: str,
+    service: str,
+    link: str | None,
+    sender: str,
+) -> tuple[str, dict[str, Any]]:
+    """The plain text of an appointment e-mail and its payload: subject, HTML and, except for
+    reminders, the invitation (REQUEST, or CANCEL for a cancellation)."""
+    lang = seeker.language
+    when = messages.when(appointment.starts_at, agency.timezone, messages.language_of(lang))
+    subject = messages.email_subject(kind, lang, agency=agency.name, when=when)
+    details = [messages.email_line("service", lang, value=service)]
+    if appointment.mode == "in_person" and agency.address:
+        details.append(messages.email_line("where", lang, value=agency.address))
+    if link and kind != "appointment.cancelled":
+        details.append(messages.email_line("manage", lang, value=link))
+    payload: dict[str, Any] = {"subject": subject}
+    if kind != REMINDER:
+        cancel = kind == "appointment.cancelled"
+        details.append(messages.email_line("cancellation" if cancel else "invitation", lang))
+        payload["method"] = "CANCEL" if cancel else "REQUEST"
+        payload["ics"] = calendar_ics(
+            [appointment_event(appointment, agency, service, description=link or "")],
+            tz=agency.timezone,
+            method=payload["method"],
+            invitation=Invitation(sender, agency.name, seeker.email or ""),
+        ).decode()
+    paragraphs = [sentence, "\n".join(details), messages.email_line("footer", lang, agency=agency.name)]
+    payload["html"] = messages.email_html(paragraphs)
+    return "\n\n".join(paragraphs) + "\n", payload
 
 
 async def withdraw_reminders(uow: UnitOfWork, appointment: Appointment) -> None:
@@ -126,6 +195,9 @@ async def notify(
 ) -> None:
     """After a move or a cancellation: withdraw the old reminders, record the new messages."""
     await withdraw_reminders(uow, appointment)
-    rows = appointment_messages(uow, appointment, seeker, agency, event, now=now, by_sms=by_sms)
+    service = await uow.session.scalar(select(Service.name).where(Service.id == appointment.service_id))
+    rows = appointment_messages(
+        uow, appointment, seeker, agency, event, service=service or "", now=now, by_sms=by_sms
+    )
     await insert_together(uow.session, [row.insert for row in rows])
     outbox.send_after_commit(uow, rows)

@@ -490,6 +490,8 @@ async def book_appointment(
         assignment_reason=reason,
         manage_token_hash=token_hash,
         sequence=0,
+        created_at=now,
+        updated_at=now,  # the invitation's DTSTAMP
     )
     booked = audit.event(
         actor=appointment.created_by,
@@ -507,6 +509,7 @@ async def book_appointment(
         seeker,
         ctx.agency,
         "confirmed",
+        service=ctx.service.name,
         now=now,
         token=token,
         by_sms=body.channel is Channel.SMS,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from orchestrator.auth import AGENCY_ADMINS, Principal, Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
+from orchestrator.ical import CalendarEvent, appointment_uid
 from orchestrator.models import Absence, Agency, Appointment, CallbackRequest, Counsellor, Service
 from orchestrator.services import admin, audit
 from orchestrator.services.appointments import hash_token
@@ -26,22 +27,10 @@ PAST, AHEAD = timedelta(days=30), timedelta(days=90)
 
 
 @dataclass(frozen=True, slots=True)
-class FeedItem:
-    uid: str
-    start: datetime
-    end: datetime
-    summary: str
-    description: str
-    sequence: int
-    stamp: datetime  # the item's last change (stable: the feed's ETag only moves when it changes)
-    cancelled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Feed:
     counsellor: Counsellor
     agency: Agency
-    items: list[FeedItem]
+    items: list[CalendarEvent]
 
 
 async def issue_token(uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID) -> str:
@@ -77,7 +66,7 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
         raise NotFound("no calendar for this link", code="not_found")
     counsellor, agency = found
     since, until = now - PAST, now + AHEAD
-    items: list[FeedItem] = []
+    items: list[CalendarEvent] = []
     rows = await uow.session.execute(
         select(Appointment, Service.name)
         .join(Service, Service.id == Appointment.service_id)
@@ -90,8 +79,8 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
     for appointment, service in rows:
         reference = str(appointment.id)[:8]
         items.append(
-            FeedItem(
-                uid=f"appointment-{appointment.id}@orchestrator",
+            CalendarEvent(
+                uid=appointment_uid(appointment.id),
                 start=appointment.starts_at,
                 end=appointment.ends_at,
                 summary=f"RDV {service} ({MODES.get(appointment.mode, appointment.mode)})",
@@ -112,7 +101,7 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
     for call in calls:
         assert call.scheduled_at is not None
         items.append(
-            FeedItem(
+            CalendarEvent(
                 uid=f"callback-{call.id}@orchestrator",
                 start=call.scheduled_at,
                 end=call.scheduled_at + timedelta(minutes=15),
@@ -129,7 +118,7 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
     )
     for absence in absences:
         items.append(
-            FeedItem(
+            CalendarEvent(
                 uid=f"absence-{absence.id}@orchestrator",
                 start=absence.starts_at,
                 end=absence.ends_at,

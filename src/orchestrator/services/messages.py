@@ -11,6 +11,7 @@ values and fails when one exceeds it.
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from zoneinfo import ZoneInfo
 
 LANGUAGES = ("fr", "en")
@@ -273,3 +274,73 @@ SPEECH_LANGUAGE = {"fr": "fr-FR", "en": "en-GB"}
 def spoken(key: str, language: str | None, **values: object) -> str:
     """A voice prompt in ``language`` (French when unknown)."""
     return VOICE[language_of(language)][key].format(**values)
+
+
+# --- e-mail (plain text and simple HTML; any character is fine) --------------------------------
+
+SUBJECTS: dict[str, dict[str, str]] = {
+    "fr": {
+        "appointment.confirmed": "{agency} : rendez-vous confirmé le {when}",
+        "appointment.rescheduled": "{agency} : rendez-vous déplacé au {when}",
+        "appointment.cancelled": "{agency} : rendez-vous du {when} annulé",
+        "appointment.reminder": "{agency} : rappel, rendez-vous le {when}",
+        "staff.calendar_stale": "Agenda de {counsellor} non synchronisé depuis {since}",
+        "staff.calendar_conflict": "Conflit d'agenda pour {counsellor} le {when}",
+    },
+    "en": {
+        "appointment.confirmed": "{agency}: appointment confirmed on {when}",
+        "appointment.rescheduled": "{agency}: appointment moved to {when}",
+        "appointment.cancelled": "{agency}: appointment on {when} cancelled",
+        "appointment.reminder": "{agency}: reminder, appointment on {when}",
+    },
+}
+EMAIL_LINES: dict[str, dict[str, str]] = {
+    "fr": {
+        "service": "Motif : {value}",
+        "where": "Lieu : {value}",
+        "manage": "Pour annuler ou déplacer ce rendez-vous : {value}",
+        "invitation": "L'invitation jointe ajoute ce rendez-vous à votre agenda.",
+        "cancellation": "La pièce jointe retire ce rendez-vous de votre agenda.",
+        "footer": "Message envoyé automatiquement par {agency}, merci de ne pas y répondre.",
+        "staff.calendar_stale": "L'agenda importé de {counsellor} n'a pas pu être lu depuis {since} "
+        "(dernière erreur : {error}). Ses créneaux en ligne sont retirés de la réservation jusqu'à la "
+        "prochaine synchronisation réussie. Vérifiez l'adresse de l'agenda ou sa publication.",
+        "staff.calendar_conflict": "Un événement de l'agenda personnel de {counsellor} chevauche un "
+        "rendez-vous réservé le {when} (réf. {reference}). Le rendez-vous n'a pas été déplacé : "
+        "à vous de décider avec la personne.",
+    },
+    "en": {
+        "service": "Service: {value}",
+        "where": "Where: {value}",
+        "manage": "To cancel or move this appointment: {value}",
+        "invitation": "The attached invitation adds this appointment to your calendar.",
+        "cancellation": "The attachment removes this appointment from your calendar.",
+        "footer": "Sent automatically by {agency}; please do not reply.",
+    },
+}
+
+
+def email_line(key: str, language: str | None, **values: object) -> str:
+    lang = language_of(language)
+    template = EMAIL_LINES[lang].get(key) or EMAIL_LINES[DEFAULT_LANGUAGE][key]
+    return template.format(**values)
+
+
+def email_subject(kind: str, language: str | None, **values: object) -> str:
+    lang = language_of(language)
+    template = SUBJECTS[lang].get(kind) or SUBJECTS[DEFAULT_LANGUAGE][kind]
+    return " ".join(template.format(**values).split())  # one header line, whatever was typed
+
+
+def email_html(paragraphs: list[str]) -> str:
+    """Simple HTML for ``paragraphs`` of plain text: escaped, links made clickable."""
+
+    def paragraph(text: str) -> str:
+        words = [
+            f'<a href="{escape(w)}">{escape(w)}</a>' if w.startswith(("https://", "http://")) else escape(w)
+            for w in text.split(" ")
+        ]
+        return "<p>" + " ".join(words).replace("\n", "<br>") + "</p>"
+
+    body = "\n".join(paragraph(p) for p in paragraphs if p)
+    return f'<!doctype html>\n<html><body style="font-family:sans-serif">\n{body}\n</body></html>\n'

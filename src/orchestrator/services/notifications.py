@@ -34,7 +34,17 @@ from sqlalchemy.sql import Executable
 from orchestrator import outbox
 from orchestrator.auth import Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
-from orchestrator.deps import Enqueuer, Messaging, SentSms, SmsOutcomeUnknown, SmsRefused, SmsSender
+from orchestrator.deps import (
+    Email,
+    EmailRefused,
+    EmailSender,
+    Enqueuer,
+    Messaging,
+    SentSms,
+    SmsOutcomeUnknown,
+    SmsRefused,
+    SmsSender,
+)
 from orchestrator.models import Notification
 from orchestrator.scheduling.delivery import Attempt, Drop, Wait, decide, retry_at
 
@@ -62,9 +72,10 @@ _CLAIM = text(
 UPDATE notifications n
    SET status = 'sending', claimed_at = :now, attempts = n.attempts + 1
   FROM agencies a
- WHERE n.id = ANY(CAST(:ids AS uuid[])) AND a.id = n.agency_id AND n.channel = 'sms'
+ WHERE n.id = ANY(CAST(:ids AS uuid[])) AND a.id = n.agency_id AND n.channel = ANY(:channels)
    AND n.status = 'pending' AND n.provider_sid IS NULL AND n.next_attempt_at <= :now
-RETURNING n.id, n.kind, n.recipient, n.body, n.expires_at, n.attempts, a.timezone, a.sms_daily_budget,
+RETURNING n.id, n.kind, n.channel, n.recipient, n.body, n.payload, n.expires_at, n.attempts, a.timezone,
+       a.sms_daily_budget,
        EXISTS (SELECT 1 FROM phone_contacts c WHERE c.phone = n.recipient AND c.opted_out_at IS NOT NULL)
          AS opted_out,
        EXISTS (SELECT 1 FROM phone_contacts c WHERE c.phone = n.recipient AND c.unreachable_at IS NOT NULL)
@@ -74,7 +85,8 @@ RETURNING n.id, n.kind, n.recipient, n.body, n.expires_at, n.attempts, a.timezon
          WHERE s.agency_id = n.agency_id AND s.channel = 'sms'
            AND s.sent_at >= (date_trunc('day', :now AT TIME ZONE a.timezone) AT TIME ZONE a.timezone))
        + (SELECT count(*) FROM notifications s
-           WHERE s.status = 'sending' AND s.agency_id = n.agency_id AND s.id <> n.id) AS sent_today,
+           WHERE s.status = 'sending' AND s.channel = 'sms' AND s.agency_id = n.agency_id AND s.id <> n.id)
+         AS sent_today,
        (SELECT count(*) FROM notifications s
          WHERE s.recipient = n.recipient AND s.channel = 'sms' AND s.sent_at > :now - interval '1 hour')
        + (SELECT count(*) FROM notifications s
@@ -133,6 +145,11 @@ class Outbox:
     sender: SmsSender
     messaging: Messaging
     enqueuer: Enqueuer | None = None
+    mailer: EmailSender | None = None  # None: e-mail rows wait for a process that has one
+
+    @property
+    def channels(self) -> list[str]:
+        return ["sms", "email"] if self.mailer is not None else ["sms"]
 
     def status_callback(self, notification_id: uuid.UUID | str) -> str:
         return f"{self.messaging.public_base_url}/webhooks/twilio/status?n={notification_id}"
@@ -159,7 +176,8 @@ async def send_notifications(
     """Send the SMS rows that are due and still wanted, concurrently: one claim statement for
     all, one request each to the provider, one statement recording the SIDs. Returns what
     happened to each id ("sent", "not_due", "wait:…", "expired:…", "failed:…", "unknown")."""
-    claimed = await box.run(_CLAIM, {"ids": [uuid.UUID(i) for i in notification_ids], "now": now})
+    ids = [uuid.UUID(i) for i in notification_ids]
+    claimed = await box.run(_CLAIM, {"ids": ids, "now": now, "channels": box.channels})
     outcomes = dict.fromkeys(notification_ids, "not_due")  # sent, claimed elsewhere, waiting, or gone
     sending = []
     for row in claimed:
@@ -187,17 +205,49 @@ async def send_notifications(
 
 async def _send(box: Outbox, row: Any, now: datetime) -> SentSms | str:
     try:
+        if row["channel"] == "email":
+            assert box.mailer is not None  # the claim takes e-mail rows only when there is one
+            message_id = await box.mailer.send(_email(row, box.messaging.email_from))
+            return SentSms(message_id, "sent")
         return await box.sender.send(
             row["recipient"], row["body"], status_callback=box.status_callback(row["id"])
         )
-    except SmsRefused as refused:
+    except (SmsRefused, EmailRefused) as refused:
         return await _refused(box, row, refused, now)
     except SmsOutcomeUnknown:
         log.warning("SMS outcome unknown; the sweeper will settle it", extra={"notification": str(row["id"])})
         return "unknown"
 
 
+def _email(row: Any, sender: str) -> Email:
+    """The e-mail of an outbox row; its Message-ID is the row's (a resend is the same message)."""
+    payload = row["payload"] or {}
+    domain = sender.rpartition("@")[2] or "orchestrator"
+    return Email(
+        to=row["recipient"],
+        subject=payload.get("subject", ""),
+        text=row["body"],
+        html=payload.get("html", ""),
+        message_id=f"<{row['id']}@{domain}>",
+        calendar=payload.get("ics"),
+        method=payload.get("method"),
+    )
+
+
 def _attempt(row: Any, messaging: Messaging) -> Attempt:
+    if row["channel"] != "sms":  # budgets, per-number limits and opt-outs are the SMS channel's
+        return Attempt(
+            kind=row["kind"],
+            expires_at=row["expires_at"],
+            opted_out=False,
+            unreachable=False,
+            ticket_status=row["ticket_status"],
+            sent_today=0,
+            daily_budget=-1,
+            sent_to_number=0,
+            per_number_limit=0,
+            tz=row["timezone"],
+        )
     return Attempt(
         kind=row["kind"],
         expires_at=row["expires_at"],
@@ -221,7 +271,7 @@ async def _record_sent(box: Outbox, sent: list[tuple[uuid.UUID, SentSms]], now: 
     await box.run(_SENT, params | {"now": now})
 
 
-async def _refused(box: Outbox, row: Any, refused: SmsRefused, now: datetime) -> str:
+async def _refused(box: Outbox, row: Any, refused: SmsRefused | EmailRefused, now: datetime) -> str:
     retry = None if refused.permanent else retry_at(row["attempts"], now, row["expires_at"])
     status = "pending" if retry is not None else ("failed" if refused.permanent else "expired")
     params = {
@@ -232,7 +282,7 @@ async def _refused(box: Outbox, row: Any, refused: SmsRefused, now: datetime) ->
         "retry_at": retry,
     }
     await box.run(_REFUSED, params)
-    if refused.number_is_unreachable:  # not an account or request error: the number's own
+    if isinstance(refused, SmsRefused) and refused.number_is_unreachable:  # the number's own fault
         await box.run(MARK_UNREACHABLE, {"phone": row["recipient"], "now": now, "code": refused.code})
     return f"{status}:{refused.code}"
 
@@ -283,7 +333,7 @@ async def record_status(
 _DUE = text(
     """
 SELECT id, attempts FROM notifications
- WHERE channel = 'sms' AND status = 'pending' AND next_attempt_at <= :before
+ WHERE channel = ANY(:channels) AND status = 'pending' AND next_attempt_at <= :before
  ORDER BY next_attempt_at LIMIT :limit
 """
 )
@@ -295,7 +345,7 @@ UPDATE notifications SET status = 'expired', last_error = 'deadline_passed'
 )
 _STALE = text(
     """
-SELECT id, recipient, body, claimed_at FROM notifications
+SELECT id, channel, recipient, body, claimed_at FROM notifications
  WHERE status = 'sending' AND provider_sid IS NULL AND claimed_at <= :before
  ORDER BY claimed_at LIMIT :limit
 """
@@ -314,7 +364,7 @@ async def sweep_outbox(box: Outbox, *, now: datetime, limit: int = 5000) -> dict
     settled = 0
     for row in stale:
         settled += await _settle(box, row, now)
-    due = await box.run(_DUE, {"before": now - box.messaging.grace, "limit": limit})
+    due = await box.run(_DUE, {"before": now - box.messaging.grace, "limit": limit, "channels": box.channels})
     if box.enqueuer is not None:
         for start in range(0, len(due), BATCH):
             chunk = due[start : start + BATCH]
@@ -326,7 +376,11 @@ async def sweep_outbox(box: Outbox, *, now: datetime, limit: int = 5000) -> dict
 
 
 async def _settle(box: Outbox, row: Any, now: datetime) -> int:
-    """A row left 'sending': record the provider's message if it exists, else send it again."""
+    """A row left 'sending': record the provider's message if it exists, else send it again.
+    An e-mail is sent again: SMTP cannot be asked, and the resend has the same Message-ID."""
+    if row["channel"] != "sms":
+        await box.run(_UNCLAIM, {"id": row["id"], "due": row["claimed_at"]})
+        return 1
     try:
         found = await box.sender.find_sent(row["recipient"], row["body"], row["claimed_at"])
     except SmsOutcomeUnknown:
