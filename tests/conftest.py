@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -206,6 +207,7 @@ class LiveServer:
     database_url: str
     redis_url: str
     twilio_url: str  # its local Twilio (no Twilio account is configured)
+    smtp: Any  # the mail server it sends to (a LocalSmtp in this process: tests read what arrived)
 
 
 def _free_port() -> int:
@@ -217,7 +219,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(servers: Servers) -> Iterator[LiveServer]:
+def smtp_server() -> Iterator[tuple[Any, int]]:
+    """A real SMTP server (aiosmtpd) in this process: (its handler, its port)."""
+    from orchestrator.channels.local_smtp import start_local_smtp
+
+    port = _free_port()
+    controller, handler = start_local_smtp("127.0.0.1", port)
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(servers: Servers, smtp_server: tuple[Any, int]) -> Iterator[LiveServer]:
     """A real `orchestrator run` process (HTTP + worker) on its own committed database.
 
     For tests that need real concurrency: separate connections, real HTTP, a real server.
@@ -244,6 +259,10 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
         "ORCHESTRATOR_JOB_QUEUE": f"test:live:{os.getpid()}",  # its jobs are its own worker's
         "ORCHESTRATOR_PUBLIC_RATE_LIMIT_PER_MINUTE": "100000",
         "ORCHESTRATOR_LOG_LEVEL": "WARNING",
+        "ORCHESTRATOR_SMTP_HOST": "127.0.0.1",
+        "ORCHESTRATOR_SMTP_PORT": str(smtp_server[1]),
+        "ORCHESTRATOR_SMTP_TLS": "none",
+        "ORCHESTRATOR_SMTP_FROM": "rdv@agence.example",
     }
     (ROOT / ".data").mkdir(exist_ok=True)
     log = open(ROOT / ".data" / f"live-server-{port}.log", "w")  # noqa: SIM115
@@ -265,7 +284,11 @@ def live_server(servers: Servers) -> Iterator[LiveServer]:
                     raise
                 time.sleep(0.1)
         yield LiveServer(
-            base_url=base, database_url=database_url, redis_url=servers.redis_url, twilio_url=twilio_url
+            base_url=base,
+            database_url=database_url,
+            redis_url=servers.redis_url,
+            twilio_url=twilio_url,
+            smtp=smtp_server[0],
         )
     finally:
         proc.terminate()

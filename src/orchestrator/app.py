@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from orchestrator import __version__
 from orchestrator.auth import InvalidToken, Principal, read_token
+from orchestrator.channels.calendar import appointment_ics_alias
 from orchestrator.channels.overload import shed_load
 from orchestrator.channels.ratelimit import rate_limit
 from orchestrator.db import UnitOfWork, connection_lost, constraint_name, sqlstate, unit_of_work
@@ -324,5 +325,7 @@ def create_app(
     )
     # Around the whole ASGI handler, not as route middleware: unmatched routes (404/405) get a
     # request id and an access line too.
-    app.asgi_handler = shed_load(settings.max_in_flight)(request_id_middleware(app.asgi_handler))
+    app.asgi_handler = shed_load(settings.max_in_flight)(
+        request_id_middleware(appointment_ics_alias(app.asgi_handler))
+    )
     return app

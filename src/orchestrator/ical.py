@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
 
 ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
 
@@ -67,6 +68,10 @@ def calendar_ics(
         refresh_interval=refresh,
         method=method,
     )
+    first, last = _date_range(events)
+    zone_rules = vtimezone(tz, first.year, last.year)
+    if zone_rules is not None:  # first, as Outlook expects
+        cal.add_component(zone_rules)
     for item in events:
         event = Event.new(
             uid=item.uid,
@@ -83,9 +88,83 @@ def calendar_ics(
             event.add("organizer", _address(invitation.organizer_email, cn=invitation.organizer_name))
             event.add("attendee", _address(invitation.attendee_email, partstat="ACCEPTED", rsvp=False))
         cal.add_component(event)
-    first, last = _date_range(events)
-    cal.add_missing_timezones(first_date=first, last_date=last)
+    if zone_rules is None:  # a zone whose rules change over these years: its transitions one by one
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return bytes(cal.to_ical())
+
+
+_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_STEP = timedelta(minutes=15)
+
+
+@lru_cache(maxsize=256)
+def vtimezone(tz: str, first_year: int, last_year: int) -> Timezone | None:
+    """``tz``'s VTIMEZONE as yearly rules (``RRULE:FREQ=YEARLY;BYMONTH=…;BYDAY=…``), the form
+    Outlook and Google write and every reader understands (dateutil, behind vobject, ignores the
+    ``RDATE`` lists of icalendar's own VTIMEZONEs). None when the zone's rules differ between
+    ``first_year - 1`` and ``last_year + 1``; then the caller lists the transitions instead."""
+    zone = ZoneInfo(tz)
+    years = range(first_year - 1, last_year + 2)
+    found = [_transitions(zone, year) for year in years]
+    rules = [[_rule(at, before) for at, before, _, _ in year] for year in found]
+    if any(r != rules[0] for r in rules):
+        return None
+    component = Timezone()
+    component.add("tzid", tz)
+    if not found[0]:  # no daylight saving time: one standard offset
+        offset = zone.utcoffset(datetime(years[0], 1, 1))
+        component.add_component(_onset(TimezoneStandard(), datetime(1970, 1, 1), offset, offset, zone, None))
+        return component
+    for at, before, after, dst in found[0]:
+        onset = TimezoneDaylight() if dst else TimezoneStandard()
+        component.add_component(_onset(onset, (at + before).replace(tzinfo=None), before, after, zone, at))
+        month, byday = _rule(at, before)
+        onset.add("rrule", {"freq": "yearly", "bymonth": month, "byday": byday})
+    return component
+
+
+def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta, bool]]:
+    """(UTC instant, offset before, offset after, daylight after) of each change in ``year``:
+    day by day, then to the quarter hour within the day of a change."""
+    found = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    offset = zone.utcoffset(day.astimezone(zone).replace(tzinfo=None))
+    while day.year == year:
+        following = day + timedelta(days=1)
+        if following.astimezone(zone).utcoffset() != offset:
+            moment = day
+            while moment.astimezone(zone).utcoffset() == offset:
+                moment += _STEP
+            local = moment.astimezone(zone)
+            assert offset is not None and local.utcoffset() is not None
+            found.append((moment, offset, local.utcoffset(), bool(local.dst())))  # type: ignore[arg-type]
+            offset = local.utcoffset()
+        day = following
+    return found
+
+
+def _rule(at: datetime, before: timedelta) -> tuple[int, str]:
+    """The transition's month and weekday rule: "-1SU" (the last Sunday) or "2SU" (the second)."""
+    wall = at + before
+    last = (wall + timedelta(days=7)).month != wall.month
+    return wall.month, f"{-1 if last else (wall.day - 1) // 7 + 1}{_DAYS[wall.weekday()]}"
+
+
+def _onset(
+    onset: TimezoneStandard | TimezoneDaylight,
+    start: datetime,
+    before: timedelta | None,
+    after: timedelta | None,
+    zone: ZoneInfo,
+    at: datetime | None,
+) -> TimezoneStandard | TimezoneDaylight:
+    onset.add("dtstart", start)
+    onset.add("tzoffsetfrom", before)
+    onset.add("tzoffsetto", after)
+    name = (at or datetime(1970, 1, 1, tzinfo=UTC)).astimezone(zone).tzname()
+    if name:
+        onset.add("tzname", name)
+    return onset
 
 
 def _address(email: str, **params: object) -> vCalAddress:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import icalendar
+import vobject
 
 from tests.helpers import ADMIN, assert_problem, bearer, make_agency, make_counsellor, make_rule, make_service
 
@@ -65,6 +66,10 @@ async def test_the_feed_follows_appointments_with_stable_uids(client):
     assert str(event["SUMMARY"]) == "RDV Suivi; emploi, \\ formation (par téléphone)"
     assert "Awa" not in feed.text and "612345678" not in feed.text  # no job-seeker data
     assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Europe/Paris"]
+    other = vobject.readOne(feed.text)  # an independent parser agrees, time zone included
+    (vevent,) = other.vevent_list
+    assert (vevent.uid.value, vevent.dtstart.value) == (uid, event.decoded("DTSTART"))
+    assert vevent.summary.value == "RDV Suivi; emploi, \\ formation (par téléphone)"
     lines = _lines(feed.text)
     assert f"UID:{uid}" in lines and lines.count("BEGIN:VEVENT") == 1
     assert "SUMMARY:RDV Suivi\\; emploi\\, \\\\ formation (par téléphone)" in lines  # escaped, one line

@@ -10,16 +10,19 @@ them), times in the agency's zone with its ``VTIMEZONE``, and an ``ETag`` (``If-
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.enums import ScopeType
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 from msgspec import Meta
 
-from orchestrator.channels.http import Caller, Clock, Config, Id, UoW
+from orchestrator.channels.http import Caller, Clock, Config, Id, ManageToken, UoW, actor_of
 from orchestrator.channels.openapi import problems
 from orchestrator.ical import ICS_MEDIA_TYPE, calendar_ics
 from orchestrator.schemas import Body
@@ -64,6 +67,48 @@ async def calendar_feed_ics(
     if request.headers.get("if-none-match") == etag:
         return Response(b"", status_code=304, headers=headers)
     return Response(body, media_type=ICS_MEDIA_TYPE, headers=headers)
+
+
+@get(
+    "/api/v1/appointments/{appointment_id:uuid}/calendar.ics",
+    responses=problems(401, 404),
+    media_type=ICS_MEDIA_TYPE,
+)
+async def appointment_ics(
+    appointment_id: Id,
+    uow: UoW,
+    principal: Caller,
+    token: Annotated[str | None, QueryParameter(max_length=100, required=False)] = None,
+    manage_token: ManageToken = None,
+) -> Response[bytes]:
+    """The appointment as an iCalendar file (also at ``/api/v1/appointments/{id}.ics``): the
+    same ``UID`` and ``SEQUENCE`` as its invitations. For the agency's staff, or its job seeker
+    with the manage token (``X-Manage-Token``, or ``?token=`` for a link a calendar app opens)."""
+    actor = actor_of(principal, manage_token or token)
+    found = await calendar_feed.appointment_calendar(uow, actor, appointment_id)
+    body = calendar_ics([found.event], tz=found.tz)
+    headers = {
+        "Content-Disposition": 'attachment; filename="rendez-vous.ics"',
+        "Cache-Control": "private, no-store",
+        "Referrer-Policy": "no-referrer",  # the link may carry the manage token
+    }
+    return Response(body, media_type=ICS_MEDIA_TYPE, headers=headers)
+
+
+_APPOINTMENT_ICS = re.compile(r"^/api/v1/appointments/([0-9A-Fa-f-]{36})\.ics$")
+
+
+def appointment_ics_alias(app: ASGIApp) -> ASGIApp:
+    """Serve ``/api/v1/appointments/{id}.ics`` (a path segment the router cannot split from the
+    appointment's own ``/api/v1/appointments/{id}``) as ``…/{id}/calendar.ics``."""
+
+    async def aliased(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and (match := _APPOINTMENT_ICS.match(scope["path"])):
+            path = f"/api/v1/appointments/{match.group(1)}/calendar.ics"
+            scope = cast("Scope", {**scope, "path": path, "raw_path": path.encode()})
+        await app(scope, receive, send)
+
+    return aliased
 
 
 class ExternalCalendarIn(Body):
@@ -125,6 +170,7 @@ async def delete_external_calendar(calendar_id: Id, uow: UoW, principal: Caller)
 
 HANDLERS = [
     calendar_token,
+    appointment_ics,
     calendar_feed_ics,
     add_external_calendar,
     list_external_calendars,

@@ -33,7 +33,7 @@ class LocalSmtp:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)  # (MAIL FROM, RCPT TO)
     faults: list[str] = field(default_factory=list)  # replies to the next DATA commands, in order
     refused: set[str] = field(default_factory=set)  # recipients answered 550 (no such mailbox)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -44,7 +44,7 @@ class LocalSmtp:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self._lock:
+        with self._arrived:
             if self.faults:
                 return self.faults.pop(0)
             message = BytesParser(policy=policy.default).parsebytes(envelope.content)
@@ -52,11 +52,24 @@ class LocalSmtp:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             number = len(self.messages)
+            self._arrived.notify_all()
         if self.maildir is not None:
             self.maildir.mkdir(parents=True, exist_ok=True)
             (self.maildir / f"{number:05d}.eml").write_bytes(envelope.content)
             log.info("local SMTP: message saved", extra={"file": f"{number:05d}.eml"})
         return "250 2.0.0 queued"
+
+    def wait_for(self, to: str, count: int, timeout: float) -> list[EmailMessage]:
+        """The messages to ``to`` once at least ``count`` have arrived (``TimeoutError`` after
+        ``timeout`` seconds): for a caller in another thread or process than the sender."""
+
+        def received() -> list[EmailMessage]:
+            return [m for m in self.messages if m["To"] == to]
+
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(received()) >= count, timeout):
+                raise TimeoutError(f"{len(received())} of {count} messages arrived")
+            return received()
 
 
 def start_local_smtp(host: str, port: int, maildir: Path | None = None) -> tuple[Controller, LocalSmtp]:

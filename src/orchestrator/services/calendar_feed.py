@@ -21,7 +21,9 @@ from orchestrator.errors import NotFound
 from orchestrator.ical import CalendarEvent, appointment_uid
 from orchestrator.models import Absence, Agency, Appointment, CallbackRequest, Counsellor, Service
 from orchestrator.services import admin, audit
-from orchestrator.services.appointments import hash_token
+from orchestrator.services.appointment_messages import appointment_event
+from orchestrator.services.appointments import appointment_for, hash_token
+from orchestrator.services.commands import Actor
 
 PAST, AHEAD = timedelta(days=30), timedelta(days=90)
 
@@ -130,3 +132,25 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
         )
     items.sort(key=lambda item: (item.start, item.uid))
     return Feed(counsellor, agency, items)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentCalendar:
+    event: CalendarEvent
+    tz: str
+
+
+async def appointment_calendar(
+    uow: UnitOfWork, actor: Actor, appointment_id: uuid.UUID
+) -> AppointmentCalendar:
+    """One appointment as the calendar event its invitations carry (same ``UID`` and
+    ``SEQUENCE``), for its job seeker (manage token) or the agency's staff."""
+    appointment, _ = await appointment_for(uow, appointment_id, actor)
+    agency, service = (
+        await uow.session.execute(
+            select(Agency, Service.name)
+            .join(Service, Service.agency_id == Agency.id)
+            .where(Service.id == appointment.service_id)
+        )
+    ).one()
+    return AppointmentCalendar(appointment_event(appointment, agency, service), agency.timezone)
