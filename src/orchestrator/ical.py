@@ -112,8 +112,9 @@ def vtimezone(tz: str, first_year: int, last_year: int) -> Timezone | None:
     component = Timezone()
     component.add("tzid", tz)
     if not found[0]:  # no daylight saving time: one standard offset
-        offset = zone.utcoffset(datetime(years[0], 1, 1))
-        component.add_component(_onset(TimezoneStandard(), datetime(1970, 1, 1), offset, offset, zone, None))
+        offset = datetime(years[0], 1, 1, tzinfo=UTC).astimezone(zone).utcoffset()
+        epoch = datetime(1970, 1, 1, tzinfo=UTC).replace(tzinfo=None)  # local wall-clock: naive
+        component.add_component(_onset(TimezoneStandard(), epoch, offset, offset, zone, None))
         return component
     for at, before, after, dst in found[0]:
         onset = TimezoneDaylight() if dst else TimezoneStandard()
@@ -136,9 +137,10 @@ def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, t
             while moment.astimezone(zone).utcoffset() == offset:
                 moment += _STEP
             local = moment.astimezone(zone)
-            assert offset is not None and local.utcoffset() is not None
-            found.append((moment, offset, local.utcoffset(), bool(local.dst())))  # type: ignore[arg-type]
-            offset = local.utcoffset()
+            after = local.utcoffset()
+            assert offset is not None and after is not None
+            found.append((moment, offset, after, bool(local.dst())))
+            offset = after
         day = following
     return found
 

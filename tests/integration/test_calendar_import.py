@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from orchestrator import tasks
 from orchestrator.channels.calendar_fetch import HttpCalendarFetcher
-from orchestrator.models import BusyBlock
+from orchestrator.models import BusyBlock, Notification
 from tests.helpers import ADMIN, assert_problem, bearer, make_agency, make_counsellor, make_rule, make_service
 
 WEEKLY = b"""BEGIN:VCALENDAR\r
@@ -233,3 +233,96 @@ async def test_only_http_urls_and_only_the_counsellors_people(client, world):
         404,
     )
     assert_problem(await client.get(path), 401)
+
+
+async def _alerts(sessions: Any, kind: str) -> list[tuple[str, str]]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Notification.recipient, Notification.body)
+            .where(Notification.kind == kind, Notification.channel == "email")
+            .order_by(Notification.recipient)
+        )
+        return [(to, body) for to, body in rows]
+
+
+async def _public_starts(client: Any, world: dict[str, Any], **headers: str) -> set[str]:
+    r = await client.get(
+        "/api/v1/availability",
+        params={
+            "agency_id": world["agency"]["id"],
+            "service_id": world["service"]["id"],
+            "from": "2026-03-03T09:00:00+01:00",
+            "to": "2026-03-03T12:00:00+01:00",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    return {s["starts_at"] for s in r.json()["slots"]}
+
+
+async def test_a_stale_calendar_withholds_online_slots_and_tells_staff_once(
+    client, world, sessions, clock, calendar_server
+):
+    r = await client.patch(
+        f"/api/v1/agencies/{world['agency']['id']}",
+        json={"alert_email": "direction@agence.example", "calendar_stale_minutes": 60},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    assert "alert_email" not in r.json()  # write-only: the agency's page is public
+    files, base = calendar_server
+    files.routes["/team.ics"] = (200, WEEKLY, None)
+    added = await _add(client, world, base + "/team.ics")
+    ctx = _ctx(sessions, clock)
+    assert await tasks.sync_calendar(ctx, added["id"]) == "synced"
+    offered = await _public_starts(client, world)
+    assert "2026-03-03T08:00:00Z" in offered
+
+    files.routes["/team.ics"] = (500, b"", None)  # the counsellor's calendar server goes down
+    clock.advance(minutes=30)
+    assert (await tasks.sync_calendar(ctx, added["id"])).startswith("error")
+    assert await _public_starts(client, world) == offered  # not stale yet
+    assert await _alerts(sessions, "staff.calendar_stale") == []
+
+    clock.advance(minutes=40)  # 70 minutes since the last success: stale
+    assert (await tasks.sync_calendar(ctx, added["id"])).startswith("error")
+    assert await _public_starts(client, world) == set()  # its busy time is unknown: withheld
+    staff = bearer("front_desk", world["agency"]["id"])
+    assert await _public_starts(client, world, **staff) == offered  # staff still see and decide
+    alerts = await _alerts(sessions, "staff.calendar_stale")
+    assert [to for to, _ in alerts] == ["camille@example.org", "direction@agence.example"]
+    assert all("HTTP 500" in body and "Camille Martin" in body for _, body in alerts)
+
+    clock.advance(minutes=5)
+    await tasks.sync_calendar(ctx, added["id"])
+    assert len(await _alerts(sessions, "staff.calendar_stale")) == 2  # once per outage
+
+    files.routes["/team.ics"] = (200, WEEKLY, None)  # back: one sync gives the slots back
+    assert await tasks.sync_calendar(ctx, added["id"]) == "synced"
+    assert await _public_starts(client, world) == offered
+
+
+async def test_a_conflict_is_told_to_staff_once_and_nobody_is_moved(
+    client, world, sessions, clock, calendar_server
+):
+    r = await client.post(
+        "/api/v1/appointments",
+        json={
+            "agency_id": world["agency"]["id"],
+            "service_id": world["service"]["id"],
+            "starts_at": "2026-03-02T10:00:00+01:00",
+            "mode": "in_person",
+            "job_seeker": {"name": "A"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    booked = r.json()
+    files, base = calendar_server
+    files.routes["/team.ics"] = (200, WEEKLY, None)
+    added = await _add(client, world, base + "/team.ics")
+    for _ in range(2):
+        assert await tasks.sync_calendar(_ctx(sessions, clock), added["id"]) == "synced"
+    ((to, body),) = await _alerts(sessions, "staff.calendar_conflict")
+    assert to == "camille@example.org" and booked["id"][:8] in body and "lundi 2 mars à 10h00" in body
+    r = await client.get(f"/api/v1/appointments/{booked['id']}", headers=ADMIN)
+    assert (r.json()["starts_at"], r.json()["status"]) == ("2026-03-02T09:00:00Z", "confirmed")

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Date, DateTime, String, Uuid, bindparam, text
+from sqlalchemy import ARRAY, Boolean, Date, DateTime, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.scheduling.ledger import LedgerRecord
@@ -76,6 +76,11 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
                  ORDER BY 1, 2) AS blocked) u ON true
  WHERE c.agency_id = :agency_id AND c.active
    AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY(c.skills))
+   AND NOT (CAST(:withhold_stale AS boolean) AND EXISTS (
+        SELECT 1 FROM external_calendars e JOIN agencies a ON a.id = e.agency_id
+         WHERE e.counsellor_id = c.id AND a.calendar_stale_minutes > 0
+           AND coalesce(e.last_success_at, e.created_at)
+               < :now - a.calendar_stale_minutes * interval '1 minute'))
    AND (CAST(:ids AS uuid[]) IS NULL OR c.id = ANY(CAST(:ids AS uuid[])))
  ORDER BY c.id
 """
@@ -89,6 +94,7 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
     bindparam("skill", type_=String),
     bindparam("ids", type_=ARRAY(Uuid)),
     bindparam("exclude", type_=ARRAY(Uuid)),
+    bindparam("withhold_stale", type_=Boolean),
 )
 
 
@@ -118,11 +124,14 @@ async def load_ledger_records(
     skill: str | None = None,
     counsellor_ids: Collection[uuid.UUID] | None = None,
     exclude_claims: Collection[uuid.UUID] = (),
+    withhold_stale: bool = False,
 ) -> LedgerRows:
     """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given): their
     profile and desk state, and their ledger record — rules valid on a day of
     ``first_day..last_day``, live claims (less ``exclude_claims``) and absences overlapping
-    ``[since, until)``. One query."""
+    ``[since, until)``. One query. ``withhold_stale``: leave out counsellors with an imported
+    calendar not synced for longer than their agency's ``calendar_stale_minutes`` (their busy
+    time is unknown: online booking must not offer them)."""
     rows = await session.execute(
         _LEDGERS,
         {
@@ -135,6 +144,7 @@ async def load_ledger_records(
             "skill": skill,
             "ids": list(counsellor_ids) if counsellor_ids is not None else None,
             "exclude": list(exclude_claims),
+            "withhold_stale": withhold_stale,
         },
     )
     return LedgerRows([tuple(row) for row in rows])

@@ -190,6 +190,7 @@ async def _ledgers(
         skill=ctx.service.skill,
         counsellor_ids=counsellor_ids,
         exclude_claims=exclude_claims,
+        withhold_stale=ctx.staff is None,  # staff see every counsellor and decide
     )
     return Loaded(span, rows, ctx.tz)
 

@@ -6,10 +6,15 @@ subtracts busy blocks like absences (the ledger loader reads them). They are out
 no-overlap constraint: an outside meeting that collides with a booked appointment is counted as
 a conflict on the calendar (``conflicts``), for the counsellor and their manager to resolve —
 never solved by moving a booked person.
+
+Staff are told by e-mail (the counsellor, and the agency's ``alert_email``): once per conflict,
+and once per outage when a calendar has not synced for the agency's ``calendar_stale_minutes`` —
+from then on that counsellor's online slots are withheld until a sync succeeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,14 +22,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, insert, select
 
+from orchestrator import outbox
 from orchestrator.auth import AGENCY_ADMINS, Principal, Role
 from orchestrator.db import UnitOfWork
 from orchestrator.deps import CalendarError, CalendarFetcher, CalendarUnchanged
 from orchestrator.errors import Invalid, NotFound
-from orchestrator.models import Appointment, BusyBlock, ExternalCalendar
-from orchestrator.services import admin, audit, callbacks
+from orchestrator.models import Agency, Appointment, BusyBlock, Counsellor, ExternalCalendar
+from orchestrator.services import admin, audit, callbacks, messages
 
 HORIZON = timedelta(weeks=8)
+ALERT_DEADLINE = timedelta(days=2)  # an alert not sent by then is no longer news
 OWNERS = (*AGENCY_ADMINS, Role.COUNSELLOR)
 
 
@@ -103,6 +110,7 @@ async def sync_calendar(
         return "unchanged"
     except CalendarError as exc:
         calendar.last_error = str(exc)[:300]
+        await _alert_if_stale(uow, calendar, now)
         return f"error: {calendar.last_error}"
     await uow.session.execute(delete(BusyBlock).where(BusyBlock.calendar_id == calendar.id))
     if busy.spans:
@@ -122,7 +130,94 @@ async def sync_calendar(
     calendar.etag, calendar.last_modified = busy.etag, busy.last_modified
     calendar.last_success_at, calendar.last_error, calendar.busy_count = now, None, len(busy.spans)
     callbacks.plan_soon(uow, calendar.agency_id)  # callbacks in newly busy time move
+    await _alert_conflicts(uow, calendar, now)
     return "synced"
+
+
+# --- staff alerts (e-mail to the counsellor and the agency's alert address) -------------------
+
+
+async def _alert_if_stale(uow: UnitOfWork, calendar: ExternalCalendar, now: datetime) -> None:
+    """Once per outage: the calendar has not synced for the agency's threshold, so its
+    counsellor's online slots are withheld (``load_ledger_records(withhold_stale=True)``)."""
+    agency = await uow.session.get(Agency, calendar.agency_id)
+    assert agency is not None
+    since = calendar.last_success_at or calendar.created_at
+    minutes = agency.calendar_stale_minutes
+    if minutes <= 0 or since is None or now - since < timedelta(minutes=minutes):
+        return
+    await _alert(
+        uow,
+        calendar,
+        agency,
+        "staff.calendar_stale",
+        key=f"calendar-stale:{calendar.id}:{since.isoformat()}",
+        now=now,
+        since=messages.when(since, agency.timezone, "fr"),
+        error=calendar.last_error or "?",
+    )
+
+
+async def _alert_conflicts(uow: UnitOfWork, calendar: ExternalCalendar, now: datetime) -> None:
+    """Once per appointment (and per move of it): a booked appointment ahead overlaps this
+    calendar's busy time. Nobody is moved; the counsellor and the manager decide."""
+    rows = await uow.session.execute(
+        select(Appointment.id, Appointment.starts_at, Appointment.sequence)
+        .distinct()
+        .join(BusyBlock, BusyBlock.counsellor_id == Appointment.counsellor_id)
+        .where(
+            BusyBlock.calendar_id == calendar.id,
+            Appointment.status.in_(("confirmed", "checked_in")),
+            Appointment.starts_at >= now,
+            Appointment.starts_at < BusyBlock.ends_at,
+            BusyBlock.starts_at < Appointment.ends_at,
+        )
+    )
+    found = rows.all()
+    agency = await uow.session.get(Agency, calendar.agency_id) if found else None
+    for appointment_id, starts_at, sequence in found:
+        assert agency is not None
+        await _alert(
+            uow,
+            calendar,
+            agency,
+            "staff.calendar_conflict",
+            key=f"calendar-conflict:{calendar.id}:{appointment_id}:{sequence}",
+            now=now,
+            when=messages.when(starts_at, agency.timezone, "fr"),
+            reference=str(appointment_id)[:8],
+        )
+
+
+async def _alert(
+    uow: UnitOfWork,
+    calendar: ExternalCalendar,
+    agency: Agency,
+    kind: str,
+    *,
+    key: str,
+    now: datetime,
+    **values: str,
+) -> None:
+    counsellor = await uow.session.get(Counsellor, calendar.counsellor_id)
+    assert counsellor is not None
+    values["counsellor"] = counsellor.name
+    text = messages.email_line(kind, None, **values)
+    subject = messages.email_subject(kind, None, **values)
+    for to in sorted({counsellor.email, agency.alert_email or counsellor.email}):
+        await outbox.record(
+            uow,
+            outbox.message(
+                agency_id=agency.id,
+                kind=kind,
+                channel="email",
+                recipient=to,
+                dedupe_key=f"{key}:{hashlib.sha256(to.encode()).hexdigest()[:12]}",
+                body=text + "\n",
+                payload={"subject": subject, "html": messages.email_html([text])},
+                expires_at=now + ALERT_DEADLINE,
+            ),
+        )
 
 
 async def _conflicts(uow: UnitOfWork, calendar: ExternalCalendar) -> int:
