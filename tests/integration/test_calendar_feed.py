@@ -111,3 +111,27 @@ async def test_a_new_link_revokes_the_old_and_others_cannot_get_one(client):
         await client.post(url, headers=bearer("counsellor", w["agency"]["id"], colleague["id"])), 403, 404
     )
     assert_problem(await client.get("/calendar/not-a-token.ics"), 404)
+
+
+async def test_desk_duty_is_in_the_feed_in_local_time(client):
+    w = await _world(client)
+    r = await client.post(
+        f"/api/v1/counsellors/{w['counsellor']['id']}/rules",
+        json={"weekday": 0, "start": "17:00", "end": "18:30", "modes": ["in_person"], "quota": "walk_in"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    url = (
+        await client.post(f"/api/v1/counsellors/{w['counsellor']['id']}/calendar-token", headers=ADMIN)
+    ).json()["url"]
+    feed = await client.get(url.removeprefix("http://127.0.0.1:8000"))
+    duty = [
+        e for e in vobject.readOne(feed.text).vevent_list if e.summary.value == "Accueil sans rendez-vous"
+    ]
+    starts = sorted(e.dtstart.value for e in duty)
+    assert all(s.weekday() == 0 and (s.hour, s.minute) == (17, 0) for s in starts)  # Mondays 17:00 local
+    assert {s.utcoffset().total_seconds() / 3600 for s in starts} == {
+        1.0,
+        2.0,
+    }  # both sides of the DST change
+    assert len({e.uid.value for e in duty}) == len(duty) > 10  # ~30 days back, 90 ahead

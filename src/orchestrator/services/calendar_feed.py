@@ -2,7 +2,8 @@
 
 The feed URL carries an unguessable token (a calendar app cannot send headers), stored hashed;
 issuing a new one revokes the old. The feed holds the counsellor's appointments (cancelled ones
-too, so subscribed apps remove them), scheduled callbacks and absences over a window around now,
+too, so subscribed apps remove them), scheduled callbacks, desk duty and callback hours (weekly
+rules with a quota) and absences over a window around now,
 with no job-seeker name or number: a service, a mode and a short reference.
 """
 
@@ -19,7 +20,17 @@ from orchestrator.auth import AGENCY_ADMINS, Principal, Role
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.ical import CalendarEvent, appointment_uid
-from orchestrator.models import Absence, Agency, Appointment, CallbackRequest, Counsellor, Service
+from orchestrator.models import (
+    Absence,
+    Agency,
+    Appointment,
+    AvailabilityRule,
+    CallbackRequest,
+    Counsellor,
+    Service,
+)
+from orchestrator.scheduling.rules import WeeklyRule, expand_rules
+from orchestrator.scheduling.types import Mode
 from orchestrator.services import admin, audit
 from orchestrator.services.appointment_messages import appointment_event
 from orchestrator.services.appointments import appointment_for, hash_token
@@ -130,8 +141,51 @@ async def feed(uow: UnitOfWork, token: str, *, now: datetime) -> Feed:
                 stamp=absence.created_at,
             )
         )
+    items += await _duty(uow, counsellor, agency.timezone, since, until)
     items.sort(key=lambda item: (item.start, item.uid))
     return Feed(counsellor, agency, items)
+
+
+DUTIES = {"walk_in": "Accueil sans rendez-vous", "callback": "Rappels téléphoniques"}
+
+
+async def _duty(
+    uow: UnitOfWork, counsellor: Counsellor, tz: str, since: datetime, until: datetime
+) -> list[CalendarEvent]:
+    """The counsellor's desk duty and callback hours (weekly rules with a quota), day by day."""
+    rules = await uow.session.scalars(
+        select(AvailabilityRule).where(
+            AvailabilityRule.counsellor_id == counsellor.id, AvailabilityRule.quota.is_not(None)
+        )
+    )
+    first, last = since.date() - timedelta(days=1), until.date() + timedelta(days=1)
+    items = []
+    for rule in rules:
+        weekly = WeeklyRule(
+            rule.weekday,
+            rule.start_time,
+            rule.end_time,
+            frozenset(Mode(m) for m in rule.modes),
+            rule.quota,
+            rule.valid_from,
+            rule.valid_until,
+        )
+        for block in expand_rules([weekly], tz, first, last):
+            start, end = block.interval.start, block.interval.end
+            if end <= since or start >= until:
+                continue
+            items.append(
+                CalendarEvent(
+                    uid=f"duty-{rule.id}-{start:%Y%m%d}@orchestrator",
+                    start=start,
+                    end=end,
+                    summary=DUTIES.get(rule.quota or "", f"Permanence {rule.quota}"),
+                    description="",
+                    sequence=0,
+                    stamp=rule.created_at,
+                )
+            )
+    return items
 
 
 @dataclass(frozen=True, slots=True)
