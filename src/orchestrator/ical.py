@@ -59,8 +59,10 @@ def calendar_ics(
     invitation: Invitation | None = None,
 ) -> bytes:
     """``events`` as one iCalendar object in zone ``tz``. ``method``: PUBLISH (feeds and
-    downloads), REQUEST or CANCEL (invitations, with ``invitation``'s organizer and attendee)."""
-    zone = ZoneInfo(tz)
+    downloads), REQUEST or CANCEL (invitations, with ``invitation``'s organizer and attendee).
+
+    The calendar's own lines, its VTIMEZONE and each VEVENT are rendered by ``icalendar`` and
+    kept (``lru_cache``): a feed polled again renders only the events that changed."""
     cal = Calendar.new(
         organization="orchestrator",
         name=name,
@@ -68,29 +70,38 @@ def calendar_ics(
         refresh_interval=refresh,
         method=method,
     )
+    head, end = cal.to_ical().split(b"END:VCALENDAR")
     first, last = _date_range(events)
-    zone_rules = vtimezone(tz, first.year, last.year)
-    if zone_rules is not None:  # first, as Outlook expects
-        cal.add_component(zone_rules)
-    for item in events:
-        event = Event.new(
-            uid=item.uid,
-            stamp=item.stamp,
-            start=item.start.astimezone(zone),
-            end=item.end.astimezone(zone),
-            summary=item.summary,
-            description=item.description or None,
-            location=item.location or None,
-            sequence=item.sequence,
-        )
-        event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
-        if invitation is not None:
-            event.add("organizer", _address(invitation.organizer_email, cn=invitation.organizer_name))
-            event.add("attendee", _address(invitation.attendee_email, partstat="ACCEPTED", rsvp=False))
-        cal.add_component(event)
-    if zone_rules is None:  # a zone whose rules change over these years: its transitions one by one
-        cal.add_missing_timezones(first_date=first, last_date=last)
-    return bytes(cal.to_ical())
+    parts = [head, _vtimezone_ics(tz, first, last)]
+    parts += [_event_ics(item, tz, invitation) for item in events]
+    return b"".join([*parts, b"END:VCALENDAR", end])
+
+
+@lru_cache(maxsize=50_000)
+def _event_ics(item: CalendarEvent, tz: str, invitation: Invitation | None) -> bytes:
+    event = Event.new(
+        uid=item.uid,
+        stamp=item.stamp,
+        start=item.start.astimezone(ZoneInfo(tz)),
+        end=item.end.astimezone(ZoneInfo(tz)),
+        summary=item.summary,
+        description=item.description or None,
+        location=item.location or None,
+        sequence=item.sequence,
+    )
+    event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+    if invitation is not None:
+        event.add("organizer", _address(invitation.organizer_email, cn=invitation.organizer_name))
+        event.add("attendee", _address(invitation.attendee_email, partstat="ACCEPTED", rsvp=False))
+    return bytes(event.to_ical())
+
+
+@lru_cache(maxsize=1024)
+def _vtimezone_ics(tz: str, first: date, last: date) -> bytes:
+    rules = vtimezone(tz, first.year, last.year)
+    if rules is None:  # a zone whose rules change over these years: its transitions one by one
+        rules = Timezone.from_tzid(tz, first_date=first, last_date=last)
+    return bytes(rules.to_ical())
 
 
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
