@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from orchestrator import ical
 from orchestrator.channels.calendar import render
 from orchestrator.channels.calendar_fetch import parse_busy
-from orchestrator import ical
 from orchestrator.ical import CalendarEvent
 from orchestrator.services.calendar_feed import Feed
 
@@ -103,6 +103,7 @@ def run() -> dict[str, Any]:
         SimpleNamespace(name="Agence Lyon", timezone="Europe/Paris"),  # type: ignore[arg-type]
         items,
     )
+
     def cold() -> bytes:
         ical._event_ics.cache_clear()  # every event rendered anew (a first request)
         ical._vtimezone_ics.cache_clear()

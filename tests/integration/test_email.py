@@ -397,3 +397,13 @@ async def test_an_email_left_sending_by_a_crash_is_resent_with_the_same_message_
     assert (await send_notifications(box, [str(row_id)], now=now))[str(row_id)] == "sent"
     (message,) = [m for m in smtp.messages if m["To"] == to]
     assert message["Message-ID"] == f"<{row_id}@agence.example>"
+
+
+async def test_no_log_line_carries_an_address(mailbox, caplog):
+    box, _ = mailbox
+    to = f"private.{uuid.uuid4().hex[:8]}@example.org"
+    row_id = await _queue_email(box, to)
+    with caplog.at_level("DEBUG"):
+        outcome = await send_notifications(box, [str(row_id)], now=datetime.now(UTC))
+    assert outcome[str(row_id)] == "sent"
+    assert to not in caplog.text and "example.org" not in caplog.text

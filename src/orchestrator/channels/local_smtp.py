@@ -74,6 +74,7 @@ class LocalSmtp:
 
 def start_local_smtp(host: str, port: int, maildir: Path | None = None) -> tuple[Controller, LocalSmtp]:
     """Serve a :class:`LocalSmtp` on ``host:port`` (its own thread) until ``controller.stop()``."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every address at INFO
     handler = LocalSmtp(maildir=maildir)
     controller = Controller(handler, hostname=host, port=port)
     controller.start()

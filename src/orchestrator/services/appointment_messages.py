@@ -152,8 +152,6 @@ def _email(
     details = [messages.email_line("service", lang, value=service)]
     if appointment.mode == "in_person" and agency.address:
         details.append(messages.email_line("where", lang, value=agency.address))
-    if link and kind != "appointment.cancelled":
-        details.append(messages.email_line("manage", lang, value=link))
     payload: dict[str, Any] = {"subject": subject}
     if kind != REMINDER:
         cancel = kind == "appointment.cancelled"

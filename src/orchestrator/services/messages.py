@@ -298,7 +298,6 @@ EMAIL_LINES: dict[str, dict[str, str]] = {
     "fr": {
         "service": "Motif : {value}",
         "where": "Lieu : {value}",
-        "manage": "Pour annuler ou déplacer ce rendez-vous : {value}",
         "invitation": "L'invitation jointe ajoute ce rendez-vous à votre agenda.",
         "cancellation": "La pièce jointe retire ce rendez-vous de votre agenda.",
         "footer": "Message envoyé automatiquement par {agency}, merci de ne pas y répondre.",
@@ -312,7 +311,6 @@ EMAIL_LINES: dict[str, dict[str, str]] = {
     "en": {
         "service": "Service: {value}",
         "where": "Where: {value}",
-        "manage": "To cancel or move this appointment: {value}",
         "invitation": "The attached invitation adds this appointment to your calendar.",
         "cancellation": "The attachment removes this appointment from your calendar.",
         "footer": "Sent automatically by {agency}; please do not reply.",
