@@ -1,4 +1,4 @@
-"""Command line: ``orchestrator run|worker|local-twilio|local-smtp|migrate|seed-demo|token``."""
+"""Command line: ``orchestrator run|worker|local-twilio|local-smtp|simulate|migrate|seed-demo|token``."""
 
 from __future__ import annotations
 
@@ -304,6 +304,17 @@ def cmd_local_smtp(args: argparse.Namespace, settings: Settings) -> None:
         controller.stop()
 
 
+def cmd_simulate(args: argparse.Namespace, _: Settings) -> None:
+    """Siloed against unified on the same simulated days (no database needed)."""
+    from pathlib import Path
+
+    from orchestrator import simulate
+
+    profiles = simulate.profiles_named(args.profile or [], [Path(f) for f in args.profile_file or []])
+    plot_to = Path(args.plot) if args.plot else None
+    simulate.run(profiles, days=args.days, seed=args.seed, as_json=args.json, plot_to=plot_to)
+
+
 def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
     settings, embedded = resolve(settings)
     tune_gc()
@@ -391,6 +402,17 @@ def parser() -> argparse.ArgumentParser:
     smtp.add_argument("--host", default="127.0.0.1")
     smtp.add_argument("--port", type=int, default=8002)
     smtp.set_defaults(func=cmd_local_smtp)
+
+    sim = sub.add_parser("simulate", help="simulate agency days: siloed against unified")
+    sim.add_argument(
+        "--profile", action="append", help="small_rural, large_urban, walk_in_heavy or all (default)"
+    )
+    sim.add_argument("--profile-file", action="append", metavar="FILE", help="a profile as JSON (README)")
+    sim.add_argument("--days", type=int, default=20, help="working days to simulate (default 20)")
+    sim.add_argument("--seed", type=int, default=1, help="the random seed (same seed, same days)")
+    sim.add_argument("--json", action="store_true", help="print the report as JSON")
+    sim.add_argument("--plot", metavar="FILE.png", help="draw waits over the day per policy (matplotlib)")
+    sim.set_defaults(func=cmd_simulate)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (default head)")

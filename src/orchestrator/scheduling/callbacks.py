@@ -13,6 +13,9 @@ the possible places it prefers, in order:
 3. the earliest start (the person is called sooner);
 4. the counsellor id (a stable tie-break).
 
+A person with priority needs (``priority > 0``) swaps 2 and 3: called as soon as possible,
+whatever bookable time that costs — priority on every channel, as in the walk-in queue.
+
 Working blocks reserved to a pool (``quota``, e.g. walk-in desk duty) are not used: a callback
 never takes the time promised to the walk-in queue. Each placement carries a reason; a request
 that cannot be placed says why. Pure and deterministic: ``now`` is a parameter.
@@ -92,6 +95,7 @@ def plan_callbacks(
     lead: timedelta = timedelta(minutes=5),
     move_gain: timedelta = timedelta(minutes=30),
     move_waste: timedelta = timedelta(minutes=15),
+    sealed: timedelta = timedelta(0),
 ) -> list[Plan]:
     """Place every request (see the module doc); the plan, in the order requests were placed.
 
@@ -99,11 +103,13 @@ def plan_callbacks(
     their place while it still fits, so nobody is moved for a more urgent newcomer; one whose
     place no longer fits is placed again (``…:moved``); one that can be called at least
     ``move_gain`` earlier (time freed by a cancellation) moves there (``moved_earlier``) if that
-    wastes at most ``move_waste`` of bookable time."""
+    wastes at most ``move_waste`` of bookable time. Time closer than ``sealed`` to now can no
+    longer be booked (the services' notice): fragments there waste nothing."""
     free = {
         ledger.id: _free(ledger, to_micros(now + lead)) for ledger in ledgers if Mode.PHONE in ledger.modes
     }
     unit, step = delta_micros(bookable_unit), delta_micros(grid)
+    step_and_seal = (step, delta_micros(sealed))
     ordered = sorted(requests, key=urgency)
     kept: dict[str, Span] = {}
     for ask in ordered:  # places that still fit are reserved first
@@ -115,7 +121,7 @@ def plan_callbacks(
     for ask in ordered:
         if ask.id in kept:
             continue
-        plan = _place(ask, ledgers, free, now + lead, unit, step)
+        plan = _place(ask, ledgers, free, now + lead, unit, step_and_seal)
         if isinstance(plan, Placement) and ask.current is not None:
             plan = replace(plan, reason=f"{plan.reason}:moved")
         plans.append(plan)
@@ -124,7 +130,9 @@ def plan_callbacks(
             continue
         counsellor_id, start = ask.current
         sooner = replace(ask, deadline=min(ask.deadline, start - move_gain + ask.duration))
-        plan = _place(sooner, ledgers, free, now + lead, unit, step, max_waste=delta_micros(move_waste))
+        plan = _place(
+            sooner, ledgers, free, now + lead, unit, step_and_seal, max_waste=delta_micros(move_waste)
+        )
         if isinstance(plan, Placement):
             plans.append(replace(plan, reason="moved_earlier"))
             free[counsellor_id] = merge_spans([*free[counsellor_id], kept[ask.id]])  # its old time
@@ -139,7 +147,7 @@ def _place(
     free: dict[str, list[Span]],
     earliest: datetime,
     unit: int,
-    step: int,
+    step: tuple[int, int],
     max_waste: int | None = None,
 ) -> Plan:
     """The best place for ``ask`` in ``free`` (which it then takes), or why there is none;
@@ -187,16 +195,19 @@ def _best(
     free: dict[str, list[Span]],
     earliest: datetime,
     unit: int,
-    step: int,
+    step_and_seal: tuple[int, int],
 ) -> Placement | None:
-    length, now = delta_micros(ask.duration), to_micros(earliest)
+    step, sealed = step_and_seal
+    length, now = delta_micros(ask.duration), to_micros(earliest) + sealed
     start_from = to_micros(max(earliest, ask.not_before or earliest))
     allowed = [(start_from, to_micros(ask.deadline))]
     if ask.windows:
         allowed = intersect_spans(merge_spans(map(to_span, ask.windows)), allowed)
     if not allowed:
         return None
-    best: tuple[int, int, int, str] | None = None  # (language mismatch, waste, start, counsellor)
+    # (language mismatch, waste, start, counsellor); priority needs: (mismatch, start, waste, …)
+    soonest = ask.priority > 0
+    best: tuple[int, int, int, str] | None = None
     for ledger in eligible:
         mismatch = int(bool(ask.language) and ask.language not in ledger.languages)
         if best is not None and mismatch > best[0]:
@@ -204,17 +215,26 @@ def _best(
         for gap in free[ledger.id]:
             if gap[0] >= allowed[-1][1]:
                 break  # gaps are in time order: the rest start after the last allowed moment
-            if best is not None and (mismatch, 0) == best[:2] and gap[0] > best[2]:
+            if best is not None and not soonest and (mismatch, 0) == best[:2] and gap[0] > best[2]:
                 break  # nothing later can beat a zero-waste place that starts earlier
+            if best is not None and soonest and mismatch == best[0] and gap[0] > best[1]:
+                break  # nothing later can start sooner
             for lo, hi in allowed:
                 lo, hi = max(lo, gap[0]), min(hi, gap[1])
                 for start in _edges(lo, hi, length, step):
-                    key = (mismatch, _waste(gap, start, start + length, unit, now)[0], start, ledger.id)
+                    waste = _waste(gap, start, start + length, unit, now)[0]
+                    key = (
+                        (mismatch, start, waste, ledger.id)
+                        if soonest
+                        else (mismatch, waste, start, ledger.id)
+                    )
                     if best is None or key < best:
                         best = key
     if best is None:
         return None
     mismatch, waste, start, counsellor_id = best
+    if soonest:
+        start, waste = waste, start
     gap = next(g for g in free[counsellor_id] if g[0] <= start and start + length <= g[1])
     shape = _waste(gap, start, start + length, unit, now)[1]
     reason = shape + ("" if mismatch or not ask.language else ":language")
@@ -238,8 +258,10 @@ def _edges(lo: int, hi: int, length: int, step: int) -> tuple[int, ...]:
 def _waste(gap: Span, start: int, end: int, unit: int, now: int) -> tuple[int, str]:
     """Bookable time lost by calling in ``[start, end)`` inside ``gap``: fragments left before
     and after shorter than ``unit``; and how the call sits in the gap. A gap that began before
-    ``now`` has no fragment before the call worth keeping: that time is gone anyway."""
-    before, after = (0 if gap[0] <= now else start - gap[0]), gap[1] - end
+    ``now`` (plus the sealed notice) has no fragment before the call worth keeping, and only the
+    part of the one after that lies beyond it counts: that time cannot be booked any more."""
+    before = 0 if gap[0] <= now else start - gap[0]
+    after = max(0, gap[1] - max(end, now))
     waste = sum(fragment for fragment in (before, after) if 0 < fragment < unit)
     if before < unit and after < unit:
         return waste, "fills_gap"
