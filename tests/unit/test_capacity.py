@@ -16,7 +16,6 @@ from orchestrator.scheduling.capacity import (
     Demand,
     Observed,
     Prior,
-    Targets,
     apply_plan,
     forecast,
     plan_day,
