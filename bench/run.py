@@ -33,6 +33,7 @@ MODULES = (
     "bench_sms",
     "bench_callbacks",
     "bench_calendar",
+    "bench_capacity",
 )
 
 
@@ -344,6 +345,15 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         )
         cold = _get(cal, "feed", "cold_p50_ms")
         rows.append(("calendar feed, 500 items, first render", "p50 ms", cold, "goal", 50, ""))
+    cap = results.get("bench_capacity") or {}
+    if "error" not in cap and cap:
+        rows.append(
+            ("capacity plan, 50 counsellors x 1 day", "p50 ms", _get(cap, "plan", "p50_ms"), "goal", 100, "")
+        )
+        month = _get(cap, "simulated_month", "seconds")
+        rows.append(("simulated month, large urban, both policies", "s", month, "goal", 60, ""))
+        gain = _get(cap, "simulated_month", "p90_gain_percent")
+        rows.append(("  unified vs siloed: p90 wait walk-ins + callbacks", "% lower", gain, "goal", 30, ""))
     for name, result in results.items():
         if isinstance(result, dict) and "error" in result:
             rows.append((name, "FAILED", result["error"].splitlines()[-1][:80], "", "", ""))
