@@ -206,7 +206,7 @@ def create_app(
     settings: Settings, deps: Deps | None = None, *, route_handlers: list[Any] | None = None
 ) -> Litestar:
     """Build the application. Without ``deps`` the real engine and Redis are created from settings."""
-    from orchestrator.channels import admin, calendar, callbacks, manage, sms, voice, walkin, web
+    from orchestrator.channels import admin, calendar, callbacks, capacity, manage, sms, voice, walkin, web
 
     owned = deps is None
     resolved: dict[str, Deps] = {"deps": deps or Deps.from_settings(settings)}
@@ -292,6 +292,7 @@ def create_app(
         *manage.HANDLERS,
         *voice.HANDLERS,
         *calendar.HANDLERS,
+        *capacity.HANDLERS,
         *(route_handlers or []),
     ]
     app = Litestar(

@@ -203,6 +203,38 @@ class BusyBlock(Base):
     ends_at: Mapped[datetime] = mapped_column(TZ)
 
 
+class CapacityPlan(Base):
+    """An agency's capacity plan of one local day, as shown to staff (hours, numbers, reasons)."""
+
+    __tablename__ = "capacity_plans"
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(TZ)
+    plan: Mapped[dict[str, Any]] = mapped_column()
+
+
+class PlanReservation(Base):
+    """Free time of a counsellor the plan keeps for walk-ins or callbacks (read by the ledger
+    loader, which relabels those parts of the working blocks)."""
+
+    __tablename__ = "plan_reservations"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="start_before_end"),
+        CheckConstraint("pool IN ('walk_in', 'callback')", name="pool_known"),
+        Index("ix_plan_reservations_counsellor_range", "counsellor_id", "starts_at", "ends_at"),
+        Index("ix_plan_reservations_agency_day", "agency_id", "day"),
+    )
+    id: Mapped[uuid.UUID] = _pk()
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    counsellor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counsellors.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(TZ)
+    ends_at: Mapped[datetime] = mapped_column(TZ)
+    pool: Mapped[str] = mapped_column(String(16))
+
+
 class JobSeeker(Base):
     __tablename__ = "job_seekers"
     id: Mapped[uuid.UUID] = _pk()

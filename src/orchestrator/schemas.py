@@ -204,6 +204,9 @@ class QueuePolicyIn(Body):
     honour_preferred_counsellor: bool | UnsetType = UNSET
     notify_positions_ahead: Annotated[int, Meta(ge=0, le=50)] | UnsetType = UNSET
     notify_minutes_ahead: Annotated[int, Meta(ge=0, le=240)] | UnsetType = UNSET
+    # a booked person not checked in this long after the start is a no-show; their time goes to
+    # the next walk-in or callback (0: only the desk marks no-shows)
+    no_show_grace_minutes: Annotated[int, Meta(ge=0, le=120)] | UnsetType = UNSET
 
 
 SmsNumber = Annotated[

@@ -99,6 +99,51 @@ async def plan_callbacks(ctx: dict[str, Any], agency_id: str | None = None) -> i
     return placed
 
 
+async def plan_capacity(ctx: dict[str, Any], days: int = 2) -> int:
+    """Every 15 minutes, today and tomorrow of every active agency (release and surge need fresh
+    numbers); every night (``days=DAYS_AHEAD``) the weeks ahead. One transaction per agency-day."""
+    from orchestrator.models import Agency
+    from orchestrator.scheduling.rules import zone
+    from orchestrator.services.capacity import active_agencies, compute_plan
+
+    now = ctx["clock"]()
+    async with unit_of_work(ctx["sessions"]) as uow:
+        ids = await active_agencies(uow)
+    planned = 0
+    for agency_id in ids:
+        for offset in range(days):
+            async with unit_of_work(ctx["sessions"]) as uow:
+                agency = await uow.session.get(Agency, agency_id)
+                if agency is None:
+                    break
+                day = now.astimezone(zone(agency.timezone)).date() + timedelta(days=offset)
+                await compute_plan(uow, agency, day, now=now)
+                planned += 1
+    return planned
+
+
+async def plan_capacity_ahead(ctx: dict[str, Any]) -> int:
+    from orchestrator.services.capacity import DAYS_AHEAD
+
+    return await plan_capacity(ctx, DAYS_AHEAD)
+
+
+async def release_no_shows(ctx: dict[str, Any]) -> int:
+    """Every minute: booked people not checked in after their agency's grace are no-shows, and
+    the rest of their slot goes to the next walk-in or callback."""
+    from orchestrator.services.arrivals import release_no_shows as release
+    from orchestrator.services.capacity import active_agencies
+
+    now = ctx["clock"]()
+    async with unit_of_work(ctx["sessions"]) as uow:
+        ids = await active_agencies(uow)
+    released = 0
+    for agency_id in ids:
+        async with unit_of_work(ctx["sessions"], ctx.get("publisher"), ctx.get("enqueuer")) as uow:
+            released += await release(uow, agency_id, now=now)
+    return released
+
+
 async def dial_callback(ctx: dict[str, Any], callback_id: str) -> str | None:
     """Click-to-call: ring the counsellor, then bridge to the person (``services.callbacks``)."""
     from orchestrator.services.callbacks import place_call

@@ -39,6 +39,9 @@ FUNCTIONS: list[Any] = [
     func(tasks.dial_callback, keep_result=0, max_tries=1),  # never ring someone twice on a retry
     func(tasks.sync_calendar, keep_result=0),
     tasks.sync_calendars,
+    tasks.plan_capacity,
+    tasks.plan_capacity_ahead,
+    tasks.release_no_shows,
 ]
 
 
@@ -99,6 +102,9 @@ def build_worker(
             cron(tasks.check_soon, second=EVERY_30_SECONDS, timeout=60),
             cron(tasks.plan_callbacks, second=7, timeout=60),  # every minute
             cron(tasks.sync_calendars, minute=set(range(2, 60, 5)), timeout=240),
+            cron(tasks.plan_capacity, minute={4, 19, 34, 49}, run_at_startup=True, timeout=240),
+            cron(tasks.plan_capacity_ahead, hour=2, minute=23, timeout=900),
+            cron(tasks.release_no_shows, second=41, timeout=60),  # every minute
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         queue_name=settings.job_queue,

@@ -36,7 +36,8 @@ _LEDGERS = text(
 SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.desk_since,
        r.weekdays, r.starts, r.ends, r.modes AS rule_modes, r.quotas, r.valid_froms, r.valid_untils,
        b.starts AS booked_starts, b.ends AS booked_ends, b.serving_starts, b.serving_ends,
-       u.starts AS unavailable_starts, u.ends AS unavailable_ends
+       u.starts AS unavailable_starts, u.ends AS unavailable_ends,
+       p.starts AS reserved_starts, p.ends AS reserved_ends, p.pools AS reserved_pools
   FROM counsellors c
   LEFT JOIN LATERAL (
         SELECT array_agg(weekday) AS weekdays, array_agg(start_time) AS starts,
@@ -74,6 +75,13 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
                    AND kind NOT IN ('appointment', 'hold', 'callback', 'service')
                    AND id <> ALL(:exclude)
                  ORDER BY 1, 2) AS blocked) u ON true
+  LEFT JOIN LATERAL (
+        SELECT array_agg(epoch_us(starts_at)) AS starts, array_agg(epoch_us(ends_at)) AS ends,
+               array_agg(pool) AS pools
+          FROM (SELECT starts_at, ends_at, pool FROM plan_reservations
+                 WHERE CAST(:with_plan AS boolean) AND counsellor_id = c.id
+                   AND starts_at < :until AND ends_at > :since
+                 ORDER BY 1, 2, 3) AS reserved) p ON true
  WHERE c.agency_id = :agency_id AND c.active
    AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY(c.skills))
    AND NOT (CAST(:withhold_stale AS boolean) AND EXISTS (
@@ -95,6 +103,7 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
     bindparam("ids", type_=ARRAY(Uuid)),
     bindparam("exclude", type_=ARRAY(Uuid)),
     bindparam("withhold_stale", type_=Boolean),
+    bindparam("with_plan", type_=Boolean),
 )
 
 
@@ -125,13 +134,15 @@ async def load_ledger_records(
     counsellor_ids: Collection[uuid.UUID] | None = None,
     exclude_claims: Collection[uuid.UUID] = (),
     withhold_stale: bool = False,
+    with_plan: bool = True,
 ) -> LedgerRows:
     """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given): their
     profile and desk state, and their ledger record — rules valid on a day of
     ``first_day..last_day``, live claims (less ``exclude_claims``) and absences overlapping
     ``[since, until)``. One query. ``withhold_stale``: leave out counsellors with an imported
     calendar not synced for longer than their agency's ``calendar_stale_minutes`` (their busy
-    time is unknown: online booking must not offer them)."""
+    time is unknown: online booking must not offer them). ``with_plan``: relabel the free time
+    the capacity plan reserves (False: the plan's own input)."""
     rows = await session.execute(
         _LEDGERS,
         {
@@ -145,6 +156,7 @@ async def load_ledger_records(
             "ids": list(counsellor_ids) if counsellor_ids is not None else None,
             "exclude": list(exclude_claims),
             "withhold_stale": withhold_stale,
+            "with_plan": with_plan,
         },
     )
     return LedgerRows([tuple(row) for row in rows])
@@ -190,6 +202,9 @@ def _pair(
     serving_ends: list[int] | None,
     unavailable_starts: list[int] | None,
     unavailable_ends: list[int] | None,
+    reserved_starts: list[int] | None = None,
+    reserved_ends: list[int] | None = None,
+    reserved_pools: list[str] | None = None,
 ) -> tuple[CounsellorRow, LedgerRecord]:
     rules = zip(
         weekdays or (),
@@ -216,6 +231,9 @@ def _pair(
             unavailable_ends=tuple(unavailable_ends or ()),
             serving_starts=tuple(serving_starts or ()),
             serving_ends=tuple(serving_ends or ()),
+            reserved_starts=tuple(reserved_starts or ()),
+            reserved_ends=tuple(reserved_ends or ()),
+            reserved_pools=tuple(reserved_pools or ()),
         ),
     )
 

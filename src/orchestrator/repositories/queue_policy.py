@@ -20,6 +20,7 @@ class QueueSettings:
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     notify_positions_ahead: int = 3
     notify_minutes_ahead: int = 10
+    no_show_grace_minutes: int = 10  # a booked person not checked in this long after the start
 
 
 _MINUTES = {
@@ -36,11 +37,12 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
     ``appointment_early_minutes``, ``default_target_wait_minutes``, ``gap_slack_minutes``,
     ``recall_min_interval_minutes`` (numbers), ``starvation_factor`` (number > 0),
     ``max_calls_before_no_show`` (int ≥ 1), ``language_is_soft``, ``honour_preferred_counsellor``
-    (booleans), ``notify_positions_ahead``, ``notify_minutes_ahead`` (ints ≥ 0, 0 = off).
+    (booleans), ``notify_positions_ahead``, ``notify_minutes_ahead``, ``no_show_grace_minutes``
+    (ints ≥ 0, 0 = off).
     A bad value is logged and ignored (the default applies): a typo must not stop the desk.
     """
     policy = QueuePolicy()
-    notify_positions, notify_minutes = 3, 10
+    notify_positions, notify_minutes, grace = 3, 10, 10
     for key, value in (raw or {}).items():
         try:
             if key in _MINUTES:
@@ -61,18 +63,20 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
                     raise ValueError("must be true or false")
                 flag: dict[str, Any] = {key: value}
                 policy = replace(policy, **flag)
-            elif key in ("notify_positions_ahead", "notify_minutes_ahead"):
+            elif key in ("notify_positions_ahead", "notify_minutes_ahead", "no_show_grace_minutes"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError("must be a non-negative integer")
                 if key == "notify_positions_ahead":
                     notify_positions = value
-                else:
+                elif key == "notify_minutes_ahead":
                     notify_minutes = value
+                else:
+                    grace = value
             else:
                 raise ValueError("unknown key")
         except ValueError as exc:
             log.warning("ignoring queue policy value", extra={"key": key, "error": str(exc)})
-    return QueueSettings(policy, notify_positions, notify_minutes)
+    return QueueSettings(policy, notify_positions, notify_minutes, grace)
 
 
 def policy_document(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -89,5 +93,6 @@ def policy_document(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         honour_preferred_counsellor=policy.honour_preferred_counsellor,
         notify_positions_ahead=settings.notify_positions_ahead,
         notify_minutes_ahead=settings.notify_minutes_ahead,
+        no_show_grace_minutes=settings.no_show_grace_minutes,
     )
     return document

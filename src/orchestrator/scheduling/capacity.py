@@ -13,7 +13,8 @@ the reserves never take the counsellors bookings need. Walk-ins need a counsello
 reserve is the fewest counsellors that serve ``service_level`` of arrivals within the target
 wait (Erlang C, :mod:`~orchestrator.scheduling.erlang`). Callbacks can wait until their deadline:
 the reserve is their offered load rounded up. What is left is opened to booking. A weekly rule's
-own quota (desk duty written by a manager) is a floor the plan never lowers.
+own quota (desk duty written by a manager) is a floor the plan never lowers; otherwise at most
+``max_reserved_share`` of the counsellors of an hour are kept from booking.
 
 **Release and surge.** For an hour that starts within ``release_horizon`` of ``now``, the
 walk-in reserve is sized on the walk-in arrivals observed in the last hour instead of the
@@ -21,8 +22,9 @@ forecast: a quiet morning releases reserved time to booking, a surge reserves mo
 time is ever relabelled: a booked appointment is never moved by a plan change, and the plan
 conserves every counsellor's minutes (reserved + open = free, per hour).
 
-Which counsellors: those who already hold the pool in the previous hour first (fewer switches),
-then those with the most free time in the hour, then by id — deterministic.
+Which counsellors: only those who meet people in person hold the walk-in pool, only those who
+work by phone the callback pool; among them those who already hold it in the previous hour
+first (fewer switches), then those with the most free time in the hour, then by id.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from orchestrator.scheduling.intervals import (
     to_micros,
     to_span,
 )
-from orchestrator.scheduling.ledger import Ledger
-from orchestrator.scheduling.rules import WorkingBlock, local_day_bounds, zone
-from orchestrator.scheduling.types import Interval
+from orchestrator.scheduling.ledger import Ledger, relabel
+from orchestrator.scheduling.rules import local_day_bounds, zone
+from orchestrator.scheduling.types import Mode
 
 WALK_IN, CALLBACK, BOOKING = "walk_in", "callback", "booking"
 POOLS = (WALK_IN, CALLBACK)
@@ -88,6 +90,9 @@ class Targets:
     walk_in_wait_minutes: float = 15.0
     service_level: float = 0.8
     release_horizon: timedelta = timedelta(hours=2)
+    # at most this share of the counsellors working an hour is kept from booking (rules' own
+    # desk duty aside): an agency without history still offers online slots
+    max_reserved_share: float = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,7 @@ def plan_day(
     bounds = local_day_bounds(day, tz)
     free = {ledger.id: _free(ledger) for ledger in ledgers}
     floors = {ledger.id: _pool_spans(ledger) for ledger in ledgers}
+    serves = {ledger.id: _pools_served(ledger) for ledger in ledgers}
     hours: list[HourPlan] = []
     reservations: list[Reservation] = []
     holding: dict[str, set[str]] = {pool: set() for pool in POOLS}
@@ -182,6 +188,7 @@ def plan_day(
                 now,
                 walk_ins_last_hour,
                 holding,
+                serves,
             )
             hours.append(plan)
             for pool, ids in chosen.items():
@@ -207,6 +214,7 @@ def _hour(
     now: datetime,
     walk_ins_last_hour: int | None,
     holding: dict[str, set[str]],
+    serves: Mapping[str, frozenset[str]],
 ) -> tuple[HourPlan, dict[str, list[str]]]:
     walk = demand.get((WALK_IN, hour)) or Demand(WALK_IN, hour, 0.0, 20.0, "no demand expected")
     call = demand.get((CALLBACK, hour)) or Demand(CALLBACK, hour, 0.0, 12.0, "no demand expected")
@@ -227,6 +235,7 @@ def _hour(
     need_call = math.ceil(offered_load(call.per_hour, call.service_minutes) - 1e-9)
     need_book = math.ceil(offered_load(book.per_hour, book.service_minutes) - 1e-9) if book else 0
     room = max(0, len(available) - need_book)  # booked people are known ahead: they come first
+    room = min(room, math.floor(len(available) * targets.max_reserved_share))
     walk_n = min(len(available), max(len(floor[WALK_IN]), min(need_walk, room)))
     call_n = min(len(available) - walk_n, max(len(floor[CALLBACK]), min(need_call, room - walk_n)))
     order = sorted(available, key=lambda cid: (-available[cid], cid))
@@ -235,8 +244,9 @@ def _hour(
     for pool, count in ((WALK_IN, walk_n), (CALLBACK, call_n)):
         ranked = floor[pool] + [c for c in order if c in holding[pool] and c not in floor[pool]]
         ranked += [c for c in order if c not in ranked]
-        chosen[pool] = [c for c in ranked if c not in taken][:count]
+        chosen[pool] = [c for c in ranked if c not in taken and pool in serves[c]][:count]
         taken |= set(chosen[pool])
+    walk_n, call_n = len(chosen[WALK_IN]), len(chosen[CALLBACK])
     expected = mean_wait(rate, walk.service_minutes, walk_n) if rate > 0 and walk_n else None
     reasons = (
         f"walk-ins: {walk_n} counsellor(s) for {rate:g}/h * {walk.service_minutes:g} min to serve "
@@ -266,6 +276,13 @@ def _hour(
     return plan, chosen
 
 
+def _pools_served(ledger: Ledger) -> frozenset[str]:
+    """Walk-ins are met in person, callbacks made by phone: who can hold which pool."""
+    return frozenset(
+        pool for pool, mode in ((WALK_IN, Mode.IN_PERSON), (CALLBACK, Mode.PHONE)) if mode in ledger.modes
+    )
+
+
 def _free(ledger: Ledger) -> list[Span]:
     """Working time not booked, unavailable or being served."""
     working = merge_spans(to_span(b.interval) for b in ledger.working)
@@ -293,26 +310,11 @@ def _reserve(cid: str, free: Sequence[Span], window: Span, pool: str, reason: st
 
 
 def apply_plan(ledger: Ledger, reservations: Iterable[Reservation]) -> Ledger:
-    """The ledger with its reserved time relabelled to the plan's pools: bookable working blocks
-    (quota ``None``) are split, the reserved parts carry ``walk_in`` or ``callback`` (so online
-    booking no longer offers them, and callbacks find their pool); nothing else changes."""
-    mine = [r for r in reservations if r.counsellor_id == ledger.id]
-    if not mine:
-        return ledger
-    by_pool = {
-        pool: merge_spans(to_span(Interval(r.start, r.end)) for r in mine if r.pool == pool) for pool in POOLS
-    }
-    reserved = merge_spans(s for spans in by_pool.values() for s in spans)
-    working: list[WorkingBlock] = []
-    for block in ledger.working:
-        if block.quota is not None:
-            working.append(block)
-            continue
-        span = [to_span(block.interval)]
-        for s, e in subtract_spans(span, reserved):
-            working.append(replace(block, interval=Interval(from_micros(s), from_micros(e))))
-        for pool, spans in by_pool.items():
-            for s, e in intersect_spans(span, spans):
-                working.append(replace(block, interval=Interval(from_micros(s), from_micros(e)), quota=pool))
-    working.sort(key=lambda b: (b.interval.start, b.interval.end, b.quota or ""))
-    return replace(ledger, working=tuple(working))
+    """The ledger with its reserved time relabelled to the plan's pools (``ledger.relabel``):
+    bookable working blocks are split, the reserved parts carry ``walk_in`` or ``callback`` (so
+    online booking no longer offers them, and callbacks find their pool); nothing else changes.
+    The loader does the same for stored plans (``LedgerRecord.reserved_*``)."""
+    mine = tuple(
+        (to_micros(r.start), to_micros(r.end), r.pool) for r in reservations if r.counsellor_id == ledger.id
+    )
+    return replace(ledger, working=relabel(ledger.working, mine)) if mine else ledger

@@ -22,12 +22,20 @@ Three kinds of entries, because they weigh differently:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from orchestrator.scheduling.intervals import Span, from_micros, merge_spans, to_micros, to_span
+from orchestrator.scheduling.intervals import (
+    Span,
+    from_micros,
+    intersect_spans,
+    merge_spans,
+    subtract_spans,
+    to_micros,
+    to_span,
+)
 from orchestrator.scheduling.rules import WeeklyRule, WorkingBlock, expand_rules, local_day_bounds, zone
 from orchestrator.scheduling.types import Interval, Mode
 
@@ -113,6 +121,10 @@ class LedgerRecord:
     unavailable_ends: tuple[int, ...]
     serving_starts: tuple[int, ...] = ()
     serving_ends: tuple[int, ...] = ()
+    # the capacity plan's reservations of this counsellor's free time (walk_in, callback)
+    reserved_starts: tuple[int, ...] = ()
+    reserved_ends: tuple[int, ...] = ()
+    reserved_pools: tuple[str, ...] = ()
 
 
 def build_ledgers(records: Iterable[LedgerRecord], tz: str, first_day: date, last_day: date) -> list[Ledger]:
@@ -124,13 +136,46 @@ def build_ledgers(records: Iterable[LedgerRecord], tz: str, first_day: date, las
             skills=r.skills,
             languages=r.languages,
             modes=r.modes,
-            working=_expanded(r.rules, tz, first_day, last_day),
+            working=relabel(
+                _expanded(r.rules, tz, first_day, last_day),
+                tuple(zip(r.reserved_starts, r.reserved_ends, r.reserved_pools, strict=True)),
+            ),
             booked_spans=tuple(zip(r.booked_starts, r.booked_ends, strict=True)),
             unavailable_spans=tuple(zip(r.unavailable_starts, r.unavailable_ends, strict=True)),
             serving_spans=tuple(zip(r.serving_starts, r.serving_ends, strict=True)),
         )
         for r in records
     ]
+
+
+def relabel(
+    working: tuple[WorkingBlock, ...], reserved: Sequence[tuple[int, int, str]]
+) -> tuple[WorkingBlock, ...]:
+    """``working`` with the reserved spans of bookable blocks (quota ``None``) relabelled to
+    their pool (``walk_in``, ``callback``): the capacity plan as the ledger carries it. Blocks a
+    rule already labels keep their label; no minute is added or lost."""
+    if not reserved:
+        return working
+    pools: dict[str, list[Span]] = {}
+    for start, end, pool in reserved:
+        pools.setdefault(pool, []).append((start, end))
+    by_pool = {pool: merge_spans(spans) for pool, spans in pools.items()}
+    every = merge_spans(span for spans in by_pool.values() for span in spans)
+    out: list[WorkingBlock] = []
+    for block in working:
+        if block.quota is not None:
+            out.append(block)
+            continue
+        span = [to_span(block.interval)]
+        out += [_part(block, s, e, None) for s, e in subtract_spans(span, every)]
+        for pool, spans in by_pool.items():
+            out += [_part(block, s, e, pool) for s, e in intersect_spans(span, spans)]
+    out.sort(key=lambda b: (b.interval.start, b.interval.end, b.quota or ""))
+    return tuple(out)
+
+
+def _part(block: WorkingBlock, start: int, end: int, quota: str | None) -> WorkingBlock:
+    return WorkingBlock(Interval(from_micros(start), from_micros(end)), block.modes, quota)
 
 
 @lru_cache(maxsize=1024)

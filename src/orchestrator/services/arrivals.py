@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Unauthorized
 from orchestrator.models import Agency, Appointment
 from orchestrator.repositories.queue import appointment_label, local_day
+from orchestrator.repositories.queue_policy import queue_settings
 from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit, callbacks
 from orchestrator.services.appointments import appointment_for
-from orchestrator.services.commands import Actor, Channel, principal_of
+from orchestrator.services.commands import Actor, Channel, System, principal_of
 from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change, release_claim
 from orchestrator.services.queue_snapshot import load_snapshot
 
@@ -121,3 +124,43 @@ async def announce(
         event(event_type, snapshot, kind="appointment", id=str(appointment.id), label=label),
     )
     return label
+
+
+async def release_no_shows(uow: UnitOfWork, agency_id: uuid.UUID, *, now: datetime) -> int:
+    """No-show backfill: a booked person not checked in ``no_show_grace_minutes`` after the
+    start (the agency's queue policy; 0: off) is marked a no-show by the system, and the rest of
+    the slot goes back to the pool — the next walk-in or callback. Returns how many."""
+    agency = await agency_of(uow, agency_id)
+    grace = queue_settings(agency.queue_policy).no_show_grace_minutes
+    if grace <= 0:
+        return 0
+    overdue = await uow.session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.agency_id == agency_id,
+            Appointment.status == "confirmed",
+            Appointment.starts_at <= now - timedelta(minutes=grace),
+            Appointment.ends_at > now,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    released = 0
+    for appointment in overdue:
+        move = APPOINTMENT.move("no_show", appointment.status)
+        appointment.status, appointment.updated_at = move.target, now
+        if await release_claim(uow, appointment.claim_id, now):
+            appointment.claim_id = None
+        audit.record(
+            uow,
+            actor=System("release_no_shows").audit_name,
+            action="appointment.no_show",
+            entity=appointment,
+            agency_id=agency.id,
+            reason=f"not checked in {grace} min after the start: the time goes to the next person",
+        )
+        await announce(uow, agency, appointment, move.live_event, now)
+        released += 1
+    if released:
+        callbacks.plan_soon(uow, agency.id)
+        uow.refresh_queue(agency.id)
+    return released
