@@ -82,8 +82,8 @@ def _event_ics(item: CalendarEvent, tz: str, invitation: Invitation | None) -> b
     event = Event.new(
         uid=item.uid,
         stamp=item.stamp,
-        start=item.start.astimezone(ZoneInfo(tz)),
-        end=item.end.astimezone(ZoneInfo(tz)),
+        start=_local(item.start, ZoneInfo(tz)),
+        end=_local(item.end, ZoneInfo(tz)),
         summary=item.summary,
         description=item.description or None,
         location=item.location or None,
@@ -94,6 +94,14 @@ def _event_ics(item: CalendarEvent, tz: str, invitation: Invitation | None) -> b
         event.add("organizer", _address(invitation.organizer_email, cn=invitation.organizer_name))
         event.add("attendee", _address(invitation.attendee_email, partstat="ACCEPTED", rsvp=False))
     return bytes(event.to_ical())
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
+    """``moment`` in the agency's local time, or in UTC when that local time happens twice (the
+    hour the clocks go back): ``DTSTART;TZID=…`` cannot say which one, ``…Z`` can."""
+    local = moment.astimezone(zone)
+    twin = local.replace(fold=1 - local.fold)
+    return moment.astimezone(UTC) if twin.utcoffset() != local.utcoffset() else local
 
 
 @lru_cache(maxsize=1024)
@@ -129,8 +137,9 @@ def vtimezone(tz: str, first_year: int, last_year: int) -> Timezone | None:
         return component
     for at, before, after, dst in found[0]:
         onset = TimezoneDaylight() if dst else TimezoneStandard()
-        component.add_component(_onset(onset, (at + before).replace(tzinfo=None), before, after, zone, at))
         month, byday = _rule(at, before)
+        wall = (at + before).replace(tzinfo=None)
+        component.add_component(_onset(onset, _first_onset(month, byday, wall), before, after, zone, at))
         onset.add("rrule", {"freq": "yearly", "bymonth": month, "byday": byday})
     return component
 
@@ -154,6 +163,18 @@ def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, t
             offset = after
         day = following
     return found
+
+
+def _first_onset(month: int, byday: str, wall: datetime) -> datetime:
+    """The rule's onset in 1970, at the transition's wall-clock time: the ``DTSTART`` Outlook and
+    Google write, so that every date after it follows the rule (some readers, vobject among them,
+    keep the first VTIMEZONE they see for a TZID and apply it to every later file)."""
+    weekday = _DAYS.index(byday[-2:])
+    nth = int(byday[:-2])
+    first = datetime(1970, month, 1, wall.hour, wall.minute, tzinfo=UTC).replace(tzinfo=None)
+    days = [first + timedelta(days=d) for d in range(31) if (first + timedelta(days=d)).month == month]
+    matching = [d for d in days if d.weekday() == weekday]
+    return matching[nth - 1] if nth > 0 else matching[nth]
 
 
 def _rule(at: datetime, before: timedelta) -> tuple[int, str]:

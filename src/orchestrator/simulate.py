@@ -28,6 +28,8 @@ ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("served in their preferred mode", ("served_in_preferred_mode",)),
     ("counsellor utilisation", ("utilisation",)),
     ("counsellor idle hours", ("idle_hours",)),
+    ("walk-in wait estimate, mean error (min)", ("wait_estimate_error_minutes", "ours_mean_abs")),
+    ("  the ZMS formula's, same walk-ins (min)", ("wait_estimate_error_minutes", "zms_mean_abs")),
 )
 
 
@@ -72,7 +74,7 @@ def table(report: dict[str, Any]) -> str:
             value: Any = policies[policy]
             for key in path:
                 value = value[key]
-            values.append(f"{value:>10}")
+            values.append(f"{'-' if value is None else value:>10}")
         lines.append(f"  {label:40} {' '.join(values)}")
     lines.append(
         f"  unified p90 wait of walk-ins and callbacks vs siloed: {report['p90_gain_percent']:+}% lower"

@@ -163,3 +163,11 @@ def test_the_plan_is_computed_fast_for_fifty_counsellors():
     ledgers = [counsellor(f"c{i:02d}", (local(10), local(10, 30))) for i in range(50)]
     plan = plan_day(ledgers, DAY, TZ, demand(walk=40, call=10, book=20), now=datetime(2026, 3, 1, tzinfo=UTC))
     assert len(plan.hours) == 8 and all(h.counsellors == 50 for h in plan.hours)
+
+
+def test_an_agency_without_history_still_offers_online_slots():
+    ledgers = [counsellor(f"c{i}") for i in range(4)]
+    prior = forecast({}, range(9, 17), Prior())  # no history at all: the prior alone
+    plan = plan_day(ledgers, DAY, TZ, prior, now=local(0) - timedelta(days=2))
+    assert all(h.walk_in + h.callback <= 3 and h.booking >= 1 for h in plan.hours)  # at most 75 % kept
+    assert all("prior" in h.reasons[0] for h in plan.hours)

@@ -33,7 +33,9 @@ def test_an_independent_reader_finds_the_same_instant(zone: str, start: datetime
     start = start.replace(second=0, microsecond=0)
     read = _read_back(start, zone)
     assert read == start
-    assert read.utcoffset() == start.astimezone(ZoneInfo(zone)).utcoffset()
+    local = start.astimezone(ZoneInfo(zone))
+    ambiguous = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    assert read.utcoffset() == (timedelta(0) if ambiguous else local.utcoffset())
 
 
 @pytest.mark.parametrize(
@@ -55,8 +57,19 @@ def test_rules_are_written_as_yearly_rules_and_changed_rules_are_listed() -> Non
     paris = vtimezone("Europe/Paris", 2026, 2026)
     assert paris is not None
     text = paris.to_ical().decode()
-    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in text and "DTSTART:20250330T020000" in text
-    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in text and "DTSTART:20251026T030000" in text
+    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in text and "DTSTART:19700329T020000" in text
+    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in text and "DTSTART:19701025T030000" in text
     assert vtimezone("Europe/Moscow", 2011, 2011) is None  # Moscow stopped changing clocks in 2011
     moscow = datetime(2011, 1, 10, 6, 0, tzinfo=UTC)
     assert _read_back(moscow, "Europe/Moscow") == moscow  # listed transitions, still right
+
+
+def test_a_time_that_happens_twice_is_written_in_utc() -> None:
+    first = datetime(2025, 11, 2, 5, 0, tzinfo=UTC)  # 1:00 EDT; an hour later it is 1:00 EST again
+    assert _read_back(first, "America/New_York") == first
+    assert _read_back(first + timedelta(hours=1), "America/New_York") == first + timedelta(hours=1)
+    text = calendar_ics(
+        [CalendarEvent("u@test", first, first + timedelta(minutes=30), "s", "", 0, first)],
+        tz="America/New_York",
+    )
+    assert b"DTSTART:20251102T050000Z" in text

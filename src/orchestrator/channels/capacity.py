@@ -54,7 +54,9 @@ class PlanRead(msgspec.Struct):
     demand: list[PlanDemand]
 
 
-Day = Annotated[str | None, QueryParameter(name="date", required=False, max_length=10)]
+Day = Annotated[
+    str | None, QueryParameter(name="date", required=False, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+]
 
 
 async def _plan(
@@ -78,17 +80,19 @@ async def _plan(
     return msgspec.convert(document, PlanRead)
 
 
-@get("/api/v1/agencies/{agency_id:uuid}/plan", responses=problems(400, 401, 403, 404))
-async def get_plan(agency_id: Id, uow: UoW, principal: Caller, clock: Clock, day: Day = None) -> PlanRead:
+@get("/api/v1/agencies/{agency_id:uuid}/plan", responses=problems(400, 401, 403, 404, 422))
+async def get_plan(agency_id: Id, uow: UoW, principal: Caller, clock: Clock, date: Day = None) -> PlanRead:
     """The agency's capacity plan of a local day (default today): per hour, how many counsellors
     are kept for walk-ins and callbacks and how many are open to booking, and why. Staff."""
-    return await _plan(agency_id, day, uow, principal, clock, fresh=False)
+    return await _plan(agency_id, date, uow, principal, clock, fresh=False)
 
 
-@post("/api/v1/agencies/{agency_id:uuid}/plan", status_code=200, responses=problems(400, 401, 403, 404))
-async def compute_plan(agency_id: Id, uow: UoW, principal: Caller, clock: Clock, day: Day = None) -> PlanRead:
+@post("/api/v1/agencies/{agency_id:uuid}/plan", status_code=200, responses=problems(400, 401, 403, 404, 422))
+async def compute_plan(
+    agency_id: Id, uow: UoW, principal: Caller, clock: Clock, date: Day = None
+) -> PlanRead:
     """Compute the plan now (managers), e.g. after changing rosters; it replaces the stored one."""
-    return await _plan(agency_id, day, uow, principal, clock, fresh=True)
+    return await _plan(agency_id, date, uow, principal, clock, fresh=True)
 
 
 HANDLERS = [get_plan, compute_plan]

@@ -54,6 +54,7 @@ from orchestrator.scheduling.queue import (
 )
 from orchestrator.scheduling.rules import WorkingBlock, wall_to_utc, zone
 from orchestrator.scheduling.types import Interval, Mode
+from orchestrator.scheduling.waits import estimate_waits, zms_baseline
 
 TZ = "Europe/Paris"
 POLICIES = ("siloed", "unified")
@@ -205,6 +206,8 @@ class Served:
 @dataclass
 class DayLog:
     served: list[Served] = field(default_factory=list)
+    # walk-ins (unified): (actual wait, our estimate, ZMS's estimate) in minutes, at arrival
+    estimates: list[tuple[float, float, float]] = field(default_factory=list)
     busy_minutes: float = 0.0
     working_minutes: float = 0.0
 
@@ -252,6 +255,7 @@ class _Day:
         self.queue_policy = QueuePolicy(default_target_wait=timedelta(minutes=profile.walk_in_target * 2))
         self.service = ServiceInfo(_SERVICE, None, timedelta(minutes=profile.walk_in_minutes))
         self.placed: dict[str, tuple[str, datetime]] = {}
+        self.pending_estimates: dict[str, tuple[float, float]] = {}
         self.next_replan = datetime.min.replace(tzinfo=UTC)
 
     def _desks(self) -> list[_Desk]:
@@ -365,6 +369,8 @@ class _Day:
             now, _, kind, payload = heapq.heappop(self.events)
             if kind == WALK_IN:
                 self.waiting.append(payload)
+                if self.policy == "unified":
+                    self.estimate(payload, now)
             elif kind == CALLBACK:
                 self.pending_calls.append(payload)
                 if self.policy == "unified":
@@ -380,6 +386,41 @@ class _Day:
         for person in self.waiting + self.pending_calls:
             self.log.served.append(Served(person, None, on_time=False))
         return self.log
+
+    def estimate(self, person: Person, now: datetime) -> None:
+        """Both wait estimators on the queue as it stands when ``person`` arrives (the real
+        ``estimate_waits`` against Munich ZMS's formula); compared with the wait once served."""
+        state = self.queue_state(now, [self.desk_view(d, now) for d in self.desks])
+        durations = {_SERVICE: self.service.expected_duration}
+        ours = estimate_waits(state, now, self.queue_policy, durations).get(person.id)
+        zms = zms_baseline(state, now, durations).get(person.id)
+        if ours is not None and zms is not None:
+            self.pending_estimates[person.id] = (_minutes(ours), _minutes(zms))
+
+    def desk_view(self, desk: _Desk, now: datetime) -> DeskCounsellor:
+        commitments = [
+            Interval(s, e) for s, e, _ in desk.appointments if e > now and not self.released(desk, s, now)
+        ] + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
+        return DeskCounsellor(
+            desk.id,
+            languages=desk.languages,
+            modes=_ALL_MODES,
+            commitments=tuple(_merged(commitments)),
+            busy_until=desk.free_at if desk.free_at > now else None,
+        )
+
+    def queue_state(self, now: datetime, counsellors: list[DeskCounsellor]) -> QueueState:
+        return QueueState(
+            tickets=tuple(
+                WaitingTicket(
+                    p.id, p.id, _SERVICE, p.at, priority=int(p.priority), language=p.language, seq=i
+                )
+                for i, p in enumerate(self.waiting)
+            ),
+            appointments=(),
+            services={_SERVICE: self.service},
+            counsellors=tuple(counsellors),
+        )
 
     def dispatch(self, now: datetime, arrived: set[tuple[str, datetime]]) -> None:
         for desk in self.desks:
@@ -397,6 +438,9 @@ class _Day:
                 person = replace(person, at=scheduled)
             on_time = person.channel != CALLBACK or end <= person.at + self.deadline(person)
             self.log.served.append(Served(person, start, desk.id, on_time))
+            if person.id in self.pending_estimates:
+                ours, zms = self.pending_estimates.pop(person.id)
+                self.log.estimates.append((_minutes(start - person.at), ours, zms))
             self.push(end, "finish", desk.id)
 
     def choose(
@@ -448,24 +492,9 @@ class _Day:
                     self.waiting.remove(person)
                     return person
             return None
-        commitments = [
-            Interval(s, e) for s, e, _ in desk.appointments if e > now and not self.released(desk, s, now)
-        ] + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
-        counsellor = DeskCounsellor(
-            desk.id, languages=desk.languages, modes=_ALL_MODES, commitments=tuple(_merged(commitments))
-        )
+        counsellor = replace(self.desk_view(desk, now), busy_until=None)
         by_id = {p.id: p for p in self.waiting}
-        state = QueueState(
-            tickets=tuple(
-                WaitingTicket(
-                    p.id, p.id, _SERVICE, p.at, priority=int(p.priority), language=p.language, seq=i
-                )
-                for i, p in enumerate(self.waiting)
-            ),
-            appointments=(),
-            services={_SERVICE: self.service},
-            counsellors=(counsellor,),
-        )
+        state = self.queue_state(now, [counsellor])
         decision = next_work(counsellor, now, state, self.queue_policy)
         if decision is None:
             return None
@@ -569,6 +598,7 @@ def summarise(profile: Profile, logs: Sequence[DayLog]) -> dict[str, Any]:
     # everyone who came for a service (a booked no-show did not)
     everyone = [s for s in served if s.person.shows or s.person.channel != BOOKING_CH]
     busy = sum(log.busy_minutes for log in logs)
+    estimates = [e for log in logs for e in log.estimates]
     working = sum(log.working_minutes for log in logs)
     by_hour: dict[int, list[float]] = {}
     for item in served:
@@ -595,6 +625,10 @@ def summarise(profile: Profile, logs: Sequence[DayLog]) -> dict[str, Any]:
         "served_in_preferred_mode": _share(s.started is not None for s in everyone),
         "utilisation": _round(busy / working if working else 0.0, 3),
         "idle_hours": _round((working - busy) / 60.0),
+        "wait_estimate_error_minutes": {
+            "ours_mean_abs": _round(_mean([abs(a - o) for a, o, _ in estimates])) if estimates else None,
+            "zms_mean_abs": _round(_mean([abs(a - z) for a, _, z in estimates])) if estimates else None,
+        },
         "mean_wait_by_hour_walkin_callback": {str(h): _round(_mean(v)) for h, v in sorted(by_hour.items())},
     }
 
