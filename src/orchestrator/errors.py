@@ -50,3 +50,8 @@ class Conflict(DomainError):
 
     status = 409
     title = "Conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Content too large"

@@ -167,7 +167,11 @@ async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
     from orchestrator.models import ExternalCalendar
 
     async with unit_of_work(ctx["sessions"]) as uow:
-        ids = list(await uow.session.scalars(select(ExternalCalendar.id)))
+        ids = list(
+            await uow.session.scalars(
+                select(ExternalCalendar.id).where(ExternalCalendar.url.not_like("upload:%"))
+            )
+        )
     outcomes: dict[str, int] = {}
     for calendar_id in ids:
         outcome = (await sync_calendar(ctx, str(calendar_id))).split(":")[0]

@@ -326,3 +326,37 @@ async def test_a_conflict_is_told_to_staff_once_and_nobody_is_moved(
     assert to == "camille@example.org" and booked["id"][:8] in body and "lundi 2 mars à 10h00" in body
     r = await client.get(f"/api/v1/appointments/{booked['id']}", headers=ADMIN)
     assert (r.json()["starts_at"], r.json()["status"]) == ("2026-03-02T09:00:00Z", "confirmed")
+
+
+async def test_an_uploaded_file_is_busy_time_and_a_snapshot(client, world, sessions, clock):
+    path = f"/api/v1/counsellors/{world['counsellor']['id']}/external-calendars/upload"
+    headers = {**ADMIN, "Content-Type": "text/calendar"}
+    r = await client.post(path, content=WEEKLY, params={"name": "export.ics"}, headers=headers)
+    assert r.status_code == 201, r.text
+    uploaded = r.json()
+    assert (uploaded["uploaded"], uploaded["busy_blocks"], uploaded["lag_seconds"]) == (
+        True,
+        len(await _blocks(sessions)),
+        0,
+    )
+    assert (utc(2026, 3, 2, 9), utc(2026, 3, 2, 10)) in await _blocks(sessions)
+    assert await tasks.sync_calendar(_ctx(sessions, clock), uploaded["id"]) == "uploaded"  # never fetched
+    clock.advance(hours=10)  # far beyond the stale threshold: a snapshot never withholds slots
+    r = await client.get(
+        "/api/v1/availability",
+        params={
+            "agency_id": world["agency"]["id"],
+            "service_id": world["service"]["id"],
+            "from": "2026-03-03T09:00:00+01:00",
+            "to": "2026-03-03T12:00:00+01:00",
+        },
+    )
+    assert r.json()["slots"]
+    (listed,) = (await client.get(path.removesuffix("/upload"), headers=ADMIN)).json()
+    assert listed["lag_seconds"] == 36_000 and listed["uploaded"]
+
+    assert_problem(await client.post(path, content=b"not a calendar", headers=headers), 422, field="file")
+    huge = b"BEGIN:VCALENDAR\r\n" + b"X" * (6 * 1024 * 1024)
+    assert_problem(await client.post(path, content=huge, headers=headers), 413)
+    other = await make_agency(client, name="Autre")
+    assert_problem(await client.post(path, content=WEEKLY, headers={**bearer("manager", other["id"])}), 404)

@@ -22,8 +22,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 from msgspec import Meta
 
+from orchestrator.channels.calendar_fetch import MAX_BYTES, parse_busy
 from orchestrator.channels.http import Caller, Clock, Config, Id, ManageToken, UoW, actor_of
 from orchestrator.channels.openapi import problems
+from orchestrator.errors import PayloadTooLarge
 from orchestrator.ical import ICS_MEDIA_TYPE, calendar_ics
 from orchestrator.schemas import Body
 from orchestrator.services import calendar_feed, calendar_import
@@ -124,19 +126,24 @@ class ExternalCalendarRead(msgspec.Struct):
     last_error: str | None
     busy_blocks: int
     conflicts: int  # booked appointments overlapping this calendar's busy time
+    lag_seconds: int | None = None  # since the last successful sync (None: never synced)
+    uploaded: bool = False  # a file uploaded once: a snapshot, never fetched, never stale
 
 
-def _calendar(health: calendar_import.CalendarHealth) -> ExternalCalendarRead:
+def _calendar(health: calendar_import.CalendarHealth, now: datetime) -> ExternalCalendarRead:
     c = health.calendar
+    since = c.last_success_at
     return ExternalCalendarRead(
         c.id,
         c.counsellor_id,
         c.url,
         c.last_attempt_at,
-        c.last_success_at,
+        since,
         c.last_error,
         c.busy_count,
         health.conflicts,
+        lag_seconds=int((now - since).total_seconds()) if since is not None else None,
+        uploaded=c.url.startswith(calendar_import.UPLOADED),
     )
 
 
@@ -146,20 +153,55 @@ def _calendar(health: calendar_import.CalendarHealth) -> ExternalCalendarRead:
     responses=problems(401, 403, 404, 422),
 )
 async def add_external_calendar(
-    counsellor_id: Id, data: JSONBody[ExternalCalendarIn], uow: UoW, principal: Caller
+    counsellor_id: Id, data: JSONBody[ExternalCalendarIn], uow: UoW, principal: Caller, clock: Clock
 ) -> ExternalCalendarRead:
     """Import a calendar the counsellor keeps elsewhere (its ICS URL) as busy time; synced at
     once, then every 5 minutes."""
     created = await calendar_import.add_calendar(uow, principal, counsellor_id, data.url)
-    return _calendar(calendar_import.CalendarHealth(created, 0))
+    return _calendar(calendar_import.CalendarHealth(created, 0), clock())
+
+
+UPLOAD_LIMIT = MAX_BYTES
+
+
+@post(
+    "/api/v1/counsellors/{counsellor_id:uuid}/external-calendars/upload",
+    status_code=201,
+    responses=problems(401, 403, 404, 413, 422),
+)
+async def upload_external_calendar(
+    counsellor_id: Id,
+    request: Request[Any, Any, Any],
+    uow: UoW,
+    principal: Caller,
+    clock: Clock,
+    name: Annotated[str, QueryParameter(pattern=r"^[A-Za-z0-9._ -]{1,100}$")] = "calendar.ics",
+) -> ExternalCalendarRead:
+    """Import busy time from an iCalendar file (the request body, ``text/calendar``, at most
+    5 MB) exported from any calendar app; a snapshot: upload again to update it."""
+    if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
+        raise PayloadTooLarge("the file is larger than 5 MB")
+    body = await request.body()
+    if len(body) > UPLOAD_LIMIT:
+        raise PayloadTooLarge("the file is larger than 5 MB")
+    health = await calendar_import.upload_calendar(
+        uow,
+        principal,
+        counsellor_id,
+        name,
+        lambda since, until, tz: parse_busy(body, since, until, tz),
+        now=clock(),
+    )
+    return _calendar(health, clock())
 
 
 @get("/api/v1/counsellors/{counsellor_id:uuid}/external-calendars", responses=problems(401, 403, 404))
 async def list_external_calendars(
-    counsellor_id: Id, uow: UoW, principal: Caller
+    counsellor_id: Id, uow: UoW, principal: Caller, clock: Clock
 ) -> list[ExternalCalendarRead]:
     """The counsellor's imported calendars with their sync health and conflicts."""
-    return [_calendar(h) for h in await calendar_import.list_calendars(uow, principal, counsellor_id)]
+    now = clock()
+    return [_calendar(h, now) for h in await calendar_import.list_calendars(uow, principal, counsellor_id)]
 
 
 @delete("/api/v1/external-calendars/{calendar_id:uuid}", status_code=204, responses=problems(401, 403, 404))
@@ -173,6 +215,7 @@ HANDLERS = [
     appointment_ics,
     calendar_feed_ics,
     add_external_calendar,
+    upload_external_calendar,
     list_external_calendars,
     delete_external_calendar,
 ]

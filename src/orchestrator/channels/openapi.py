@@ -40,6 +40,7 @@ DESCRIPTIONS = {
     404: "No such object, or one the caller may not see",
     409: "Conflicts with the current state (a taken slot comes with `alternatives`; a concurrent "
     "update with code `retry`)",
+    413: "The request body is larger than the limit this operation states",
     422: "Well-formed but unacceptable: `errors` names each field",
     429: "Too many requests from this client: the `Retry-After` header says when to retry",
     503: "Overloaded (code `overloaded`), or a dependency unreachable: the `Retry-After` header says "

@@ -86,7 +86,7 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
    AND (CAST(:skill AS text) IS NULL OR CAST(:skill AS text) = ANY(c.skills))
    AND NOT (CAST(:withhold_stale AS boolean) AND EXISTS (
         SELECT 1 FROM external_calendars e JOIN agencies a ON a.id = e.agency_id
-         WHERE e.counsellor_id = c.id AND a.calendar_stale_minutes > 0
+         WHERE e.counsellor_id = c.id AND a.calendar_stale_minutes > 0 AND e.url NOT LIKE 'upload:%'
            AND coalesce(e.last_success_at, e.created_at)
                < :now - a.calendar_stale_minutes * interval '1 minute'))
    AND (CAST(:ids AS uuid[]) IS NULL OR c.id = ANY(CAST(:ids AS uuid[])))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -62,6 +63,44 @@ async def add_calendar(
     return calendar
 
 
+UPLOADED = "upload:"  # the url of a calendar uploaded as a file: a snapshot, never fetched
+
+
+async def upload_calendar(
+    uow: UnitOfWork,
+    principal: Principal | None,
+    counsellor_id: uuid.UUID,
+    name: str,
+    busy: Callable[[datetime, datetime, str], list[tuple[datetime, datetime]]],
+    *,
+    now: datetime,
+) -> CalendarHealth:
+    """A calendar uploaded as a file (an export from any calendar app): its busy time over the
+    coming weeks as it is now; it is never fetched again (upload it again to update it, or
+    register its URL instead) and never counts as stale. ``busy(since, until, tz)`` reads the
+    file (``CalendarError`` when it cannot)."""
+    counsellor, caller = await admin.visible_counsellor(uow, principal, counsellor_id, *OWNERS)
+    agency = await uow.session.get(Agency, counsellor.agency_id)
+    assert agency is not None
+    try:
+        spans = busy(now, now + HORIZON, agency.timezone)
+    except CalendarError as exc:
+        raise Invalid("file", str(exc)) from None
+    calendar = ExternalCalendar(
+        id=uuid.uuid4(), agency_id=counsellor.agency_id, counsellor_id=counsellor.id, url=UPLOADED + name
+    )
+    calendar.last_attempt_at = calendar.last_success_at = now
+    uow.session.add(calendar)
+    await uow.session.flush()
+    await _replace_blocks(uow, calendar, spans)
+    audit.record(
+        uow, actor=caller.actor, action="calendar.uploaded", entity=calendar, agency_id=counsellor.agency_id
+    )
+    callbacks.plan_soon(uow, calendar.agency_id)
+    await _alert_conflicts(uow, calendar, now)
+    return CalendarHealth(calendar, await _conflicts(uow, calendar))
+
+
 async def list_calendars(
     uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID
 ) -> list[CalendarHealth]:
@@ -96,6 +135,8 @@ async def sync_calendar(
     calendar = await uow.session.get(ExternalCalendar, calendar_id, with_for_update=True)
     if calendar is None:
         return "gone"
+    if calendar.url.startswith(UPLOADED):
+        return "uploaded"  # a snapshot: nothing to fetch
     calendar.last_attempt_at = now
     try:
         busy = await fetcher.busy(
@@ -112,8 +153,19 @@ async def sync_calendar(
         calendar.last_error = str(exc)[:300]
         await _alert_if_stale(uow, calendar, now)
         return f"error: {calendar.last_error}"
+    await _replace_blocks(uow, calendar, busy.spans)
+    calendar.etag, calendar.last_modified = busy.etag, busy.last_modified
+    calendar.last_success_at, calendar.last_error = now, None
+    callbacks.plan_soon(uow, calendar.agency_id)  # callbacks in newly busy time move
+    await _alert_conflicts(uow, calendar, now)
+    return "synced"
+
+
+async def _replace_blocks(
+    uow: UnitOfWork, calendar: ExternalCalendar, spans: list[tuple[datetime, datetime]]
+) -> None:
     await uow.session.execute(delete(BusyBlock).where(BusyBlock.calendar_id == calendar.id))
-    if busy.spans:
+    if spans:
         await uow.session.execute(
             insert(BusyBlock),
             [
@@ -124,14 +176,10 @@ async def sync_calendar(
                     "starts_at": a,
                     "ends_at": b,
                 }
-                for a, b in busy.spans
+                for a, b in spans
             ],
         )
-    calendar.etag, calendar.last_modified = busy.etag, busy.last_modified
-    calendar.last_success_at, calendar.last_error, calendar.busy_count = now, None, len(busy.spans)
-    callbacks.plan_soon(uow, calendar.agency_id)  # callbacks in newly busy time move
-    await _alert_conflicts(uow, calendar, now)
-    return "synced"
+    calendar.busy_count = len(spans)
 
 
 # --- staff alerts (e-mail to the counsellor and the agency's alert address) -------------------
