@@ -304,15 +304,35 @@ def cmd_local_smtp(args: argparse.Namespace, settings: Settings) -> None:
         controller.stop()
 
 
-def cmd_simulate(args: argparse.Namespace, _: Settings) -> None:
-    """Siloed against unified on the same simulated days (no database needed)."""
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> None:
+    """Siloed against unified on the same simulated days (a database only with ``--agency``)."""
     from pathlib import Path
 
     from orchestrator import simulate
 
-    profiles = simulate.profiles_named(args.profile or [], [Path(f) for f in args.profile_file or []])
+    profiles = simulate.profiles_named(
+        args.profile or ([] if args.agency else ["all"]), [Path(f) for f in args.profile_file or []]
+    )
+    if args.agency:
+        profiles.append(simulate.profile_of(asyncio.run(_agency_profile(settings, args.agency))))
     plot_to = Path(args.plot) if args.plot else None
     simulate.run(profiles, days=args.days, seed=args.seed, as_json=args.json, plot_to=plot_to)
+
+
+async def _agency_profile(settings: Settings, agency_id: uuid.UUID) -> dict[str, Any]:
+    from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
+    from orchestrator.deps import utc_now
+    from orchestrator.services.capacity import simulation_profile
+
+    settings, embedded = resolve(settings, need_redis=False)
+    assert settings.database_url
+    engine = make_engine(settings.database_url)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as uow:
+            return await simulation_profile(uow, agency_id, now=utc_now())
+    finally:
+        await engine.dispose()
+        del embedded
 
 
 def cmd_worker(_: argparse.Namespace, settings: Settings) -> None:
@@ -408,6 +428,9 @@ def parser() -> argparse.ArgumentParser:
         "--profile", action="append", help="small_rural, large_urban, walk_in_heavy or all (default)"
     )
     sim.add_argument("--profile-file", action="append", metavar="FILE", help="a profile as JSON (README)")
+    sim.add_argument(
+        "--agency", type=uuid.UUID, help="a profile learned from this agency's history (database)"
+    )
     sim.add_argument("--days", type=int, default=20, help="working days to simulate (default 20)")
     sim.add_argument("--seed", type=int, default=1, help="the random seed (same seed, same days)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -35,18 +35,22 @@ ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def load_profile(path: Path) -> Profile:
     """A profile from a JSON file: the fields of :class:`Profile` (durations in minutes)."""
-    data = json.loads(path.read_text())
+    return profile_of(json.loads(path.read_text()))
+
+
+def profile_of(fields: dict[str, Any]) -> Profile:
+    """A :class:`Profile` from plain fields (a JSON file, or an agency's history)."""
+    data = dict(fields)
     for key in ("callback_deadline", "priority_callback_deadline", "no_show_grace"):
         if key in data:
             data[key] = timedelta(minutes=float(data[key]))
-    for key in ("hours",):
-        data[key] = tuple(tuple(pair) for pair in data[key])
+    data["hours"] = tuple(tuple(pair) for pair in data["hours"])
     for key in ("walk_ins", "callbacks"):
         data[key] = tuple(float(x) for x in data[key])
     known = {f.name for f in dataclasses.fields(Profile)}
     unknown = set(data) - known
     if unknown:
-        raise SystemExit(f"{path}: unknown profile fields {', '.join(sorted(unknown))}")
+        raise SystemExit(f"unknown profile fields {', '.join(sorted(unknown))}")
     return Profile(**data)
 
 
@@ -128,4 +132,4 @@ def profiles_named(names: list[str], files: list[Path]) -> list[Profile]:
             chosen.append(PROFILES[name])
         else:
             raise SystemExit(f"unknown profile {name!r}: {', '.join([*PROFILES, 'all'])}")
-    return chosen or list(PROFILES.values())
+    return chosen

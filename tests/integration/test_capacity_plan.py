@@ -125,3 +125,22 @@ async def test_the_plan_is_for_the_agency_staff(client):
     assert_problem(await client.get(path, params={"date": "03/03/2026"}, headers=ADMIN), 400, field="date")
     assert_problem(await client.get(path, params={"date": "2026-02-30"}, headers=ADMIN), 422, field="date")
     assert_problem(await client.get(f"/api/v1/agencies/{uuid.uuid4()}/plan", headers=ADMIN), 404)
+
+
+async def test_a_simulator_profile_is_learned_from_the_agency_history(client, clock, sessions):
+    from orchestrator.db import unit_of_work
+    from orchestrator.scheduling.agency_sim import simulate
+    from orchestrator.services.capacity import simulation_profile
+    from orchestrator.simulate import profile_of
+
+    world = await _agency(client)
+    agency_id = world["agency"]["id"]
+    clock.now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # Monday 9:30 in Paris
+    for _ in range(4):
+        await issue(client, agency_id, world["service"]["id"])
+    async with unit_of_work(sessions) as uow:
+        fields = await simulation_profile(uow, uuid.UUID(agency_id), now=clock.now + timedelta(days=1))
+    assert fields["counsellors"] == 4 and fields["hours"] == [(9, 12), (13, 17)]
+    assert fields["walk_ins"][0] == 4 / 40 and sum(fields["walk_ins"]) == 4 / 40  # 4 over 8 weeks of weekdays
+    report = simulate(profile_of(fields), days=1, seed=1)
+    assert report["profile"] == "agency Agence Plan" and set(report["policies"]) == {"siloed", "unified"}

@@ -275,3 +275,63 @@ async def _store(
 
 async def active_agencies(uow: UnitOfWork) -> list[uuid.UUID]:
     return list(await uow.session.scalars(select(Agency.id).where(Agency.active)))
+
+
+# --- a simulator profile from the agency's own history ----------------------------------------
+
+_PROFILE = text(
+    """
+SELECT
+  (SELECT count(*) FROM counsellors WHERE agency_id = :agency AND active) AS counsellors,
+  (SELECT count(*) FROM appointments WHERE agency_id = :agency AND starts_at >= :since
+      AND starts_at < :until AND status <> 'cancelled') AS bookings,
+  (SELECT count(*) FILTER (WHERE status = 'no_show')::float / greatest(count(*), 1) FROM appointments
+    WHERE agency_id = :agency AND starts_at >= :since AND starts_at < :until
+      AND status IN ('completed', 'no_show')) AS no_show_rate,
+  (SELECT avg(extract(epoch FROM completed_at - started_at)) / 60 FROM walk_in_tickets
+    WHERE agency_id = :agency AND arrived_at >= :since AND completed_at IS NOT NULL) AS walk_in_minutes
+"""
+)
+_BY_HOUR = text(
+    """
+SELECT 'walk_in', extract(hour FROM arrived_at AT TIME ZONE :tz)::int, count(*) FROM walk_in_tickets
+ WHERE agency_id = :agency AND arrived_at >= :since AND arrived_at < :until GROUP BY 2
+UNION ALL
+SELECT 'callback', extract(hour FROM created_at AT TIME ZONE :tz)::int, count(*) FROM callback_requests
+ WHERE agency_id = :agency AND created_at >= :since AND created_at < :until GROUP BY 2
+"""
+)
+
+
+async def simulation_profile(uow: UnitOfWork, agency_id: uuid.UUID, *, now: datetime) -> dict[str, Any]:
+    """The fields of a simulator ``Profile`` learned from the agency's last ``HISTORY_WEEKS``
+    weeks (weekdays): staff, opening hours (Monday's), arrivals per hour, bookings a day,
+    no-show rate and walk-in service time; the prior where history is silent."""
+    agency = await uow.session.get(Agency, agency_id)
+    if agency is None:
+        raise NotFound(f"no agency {agency_id}", code="not_found")
+    since, until = now - timedelta(weeks=HISTORY_WEEKS), now
+    days = max(1, HISTORY_WEEKS * 5)
+    params = {"agency": agency.id, "since": since, "until": until, "tz": agency.timezone}
+    row = (await uow.session.execute(_PROFILE, params)).one()
+    periods = [
+        (int(start[:2]), int(end[:2]) + (1 if end[3:] != "00" else 0))
+        for start, end in (agency.opening_hours or {}).get("0", [])
+    ] or [(9, 12), (13, 17)]
+    hours = [h for a, b in periods for h in range(a, b)]
+    counts = {(c, int(h)): int(n) for c, h, n in await uow.session.execute(_BY_HOUR, params)}
+    observed = any(counts.values())
+    return {
+        "name": f"agency {agency.name}",
+        "counsellors": max(3, int(row.counsellors)),
+        "hours": periods,
+        "walk_ins": [
+            counts.get((WALK_IN, h), 0) / days if observed else PRIOR.walk_ins_per_hour for h in hours
+        ],
+        "callbacks": [
+            counts.get((CALLBACK, h), 0) / days if observed else PRIOR.callbacks_per_hour for h in hours
+        ],
+        "bookings_per_day": round(int(row.bookings) / days),
+        "no_show_rate": round(float(row.no_show_rate or 0.15), 3),
+        "walk_in_minutes": round(float(row.walk_in_minutes or PRIOR.walk_in_minutes), 1),
+    }
