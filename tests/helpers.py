@@ -136,3 +136,33 @@ async def make_absence(
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+async def live_agency_slots(
+    http: Any, *, name: str, modes: list[str], address: str | None = None, limit: int = 1
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """On a running server: an agency with one counsellor working every day 08:00-18:00 and a
+    30-minute service with no notice; and its first ``limit`` free slots 3 to 6 days ahead."""
+    from datetime import UTC, datetime, timedelta
+
+    body: dict[str, Any] = {"name": name, "timezone": "Europe/Paris"}
+    if address:
+        body["address"] = address
+    agency = (await http.post("/api/v1/agencies", json=body, headers=ADMIN)).json()
+    counsellor = await make_counsellor(http, agency["id"], modes=modes)
+    for day in range(7):
+        await make_rule(http, counsellor["id"], weekday=day, start="08:00", end="18:00", modes=modes)
+    service = await make_service(http, agency["id"], name="Suivi", modes=modes, min_notice_minutes=0)
+    now = datetime.now(UTC)
+    r = await http.get(
+        "/api/v1/availability",
+        params={
+            "agency_id": agency["id"],
+            "service_id": service["id"],
+            "from": (now + timedelta(days=3)).isoformat(),
+            "to": (now + timedelta(days=6)).isoformat(),
+            "limit": limit,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return agency, service, list(r.json()["slots"])

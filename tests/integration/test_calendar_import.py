@@ -194,7 +194,7 @@ async def test_unreachable_and_private_addresses(client, world, sessions, clock)
     assert "not public" in refused  # a server-side request a user controls: no loopback, no intranet
 
 
-async def test_conflicts_are_counted_and_deleting_releases_the_time(
+async def test_conflicts_are_counted_and_told_once_and_deleting_releases_the_time(
     client, world, sessions, clock, calendar_server
 ):
     r = await client.post(
@@ -211,11 +211,17 @@ async def test_conflicts_are_counted_and_deleting_releases_the_time(
     files, base = calendar_server
     files.routes["/team.ics"] = (200, WEEKLY, None)
     added = await _add(client, world, base + "/team.ics")
-    await tasks.sync_calendar(_ctx(sessions, clock), added["id"])
+    for _ in range(2):
+        assert await tasks.sync_calendar(_ctx(sessions, clock), added["id"]) == "synced"
     listed = await client.get(
         f"/api/v1/counsellors/{world['counsellor']['id']}/external-calendars", headers=ADMIN
     )
     assert listed.json()[0]["conflicts"] == 1  # flagged, the booked person is not moved
+    booked = r.json()
+    ((to, body),) = await _alerts(sessions, "staff.calendar_conflict")  # told once, by e-mail
+    assert to == "camille@example.org" and booked["id"][:8] in body and "lundi 2 mars à 10h00" in body
+    r = await client.get(f"/api/v1/appointments/{booked['id']}", headers=ADMIN)
+    assert (r.json()["starts_at"], r.json()["status"]) == ("2026-03-02T09:00:00Z", "confirmed")
     r = await client.delete(f"/api/v1/external-calendars/{added['id']}", headers=ADMIN)
     assert r.status_code == 204
     assert await _blocks(sessions) == []
@@ -300,32 +306,6 @@ async def test_a_stale_calendar_withholds_online_slots_and_tells_staff_once(
     files.routes["/team.ics"] = (200, WEEKLY, None)  # back: one sync gives the slots back
     assert await tasks.sync_calendar(ctx, added["id"]) == "synced"
     assert await _public_starts(client, world) == offered
-
-
-async def test_a_conflict_is_told_to_staff_once_and_nobody_is_moved(
-    client, world, sessions, clock, calendar_server
-):
-    r = await client.post(
-        "/api/v1/appointments",
-        json={
-            "agency_id": world["agency"]["id"],
-            "service_id": world["service"]["id"],
-            "starts_at": "2026-03-02T10:00:00+01:00",
-            "mode": "in_person",
-            "job_seeker": {"name": "A"},
-        },
-    )
-    assert r.status_code == 201, r.text
-    booked = r.json()
-    files, base = calendar_server
-    files.routes["/team.ics"] = (200, WEEKLY, None)
-    added = await _add(client, world, base + "/team.ics")
-    for _ in range(2):
-        assert await tasks.sync_calendar(_ctx(sessions, clock), added["id"]) == "synced"
-    ((to, body),) = await _alerts(sessions, "staff.calendar_conflict")
-    assert to == "camille@example.org" and booked["id"][:8] in body and "lundi 2 mars à 10h00" in body
-    r = await client.get(f"/api/v1/appointments/{booked['id']}", headers=ADMIN)
-    assert (r.json()["starts_at"], r.json()["status"]) == ("2026-03-02T09:00:00Z", "confirmed")
 
 
 async def test_an_uploaded_file_is_busy_time_and_a_snapshot(client, world, sessions, clock):

@@ -26,7 +26,15 @@ from orchestrator.deps import Messaging, SentSms
 from orchestrator.models import Agency, Notification
 from orchestrator.services.notifications import Outbox, send_notifications, sweep_outbox
 from orchestrator.settings import Settings
-from tests.helpers import ADMIN, assert_problem, bearer, make_counsellor, make_rule, make_service
+from tests.helpers import (
+    ADMIN,
+    assert_problem,
+    bearer,
+    live_agency_slots,
+    make_counsellor,
+    make_rule,
+    make_service,
+)
 
 ICS_PARTS = ("text/calendar", "application/ics")
 
@@ -76,34 +84,9 @@ async def test_a_person_who_prefers_email_gets_an_invitation_then_its_update_and
     smtp: LocalSmtp = live_server.smtp
     person = f"maria.{uuid.uuid4().hex[:8]}@example.org"
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as http:
-        agency = (
-            await http.post(
-                "/api/v1/agencies",
-                json={"name": "Agence Lyon", "timezone": "Europe/Paris", "address": "3 rue de la Gare, Lyon"},
-                headers=ADMIN,
-            )
-        ).json()
-        counsellor = await make_counsellor(http, agency["id"], modes=["in_person"])
-        for day in range(7):
-            await make_rule(
-                http, counsellor["id"], weekday=day, start="08:00", end="18:00", modes=["in_person"]
-            )
-        service = await make_service(
-            http, agency["id"], name="Suivi", modes=["in_person"], min_notice_minutes=0
+        agency, service, slots = await live_agency_slots(
+            http, name="Agence Lyon", modes=["in_person"], address="3 rue de la Gare, Lyon", limit=2
         )
-        now = datetime.now(UTC)
-        slots = (
-            await http.get(
-                "/api/v1/availability",
-                params={
-                    "agency_id": agency["id"],
-                    "service_id": service["id"],
-                    "from": (now + timedelta(days=3)).isoformat(),
-                    "to": (now + timedelta(days=6)).isoformat(),
-                    "limit": 2,
-                },
-            )
-        ).json()["slots"]
         r = await http.post(
             "/api/v1/appointments",
             json={

@@ -7,56 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
-from tests.helpers import ADMIN
+from tests.helpers import live_agency_slots
 
 
 async def test_a_booking_confirmation_is_delivered_through_the_local_twilio(live_server):
     twilio = live_server.twilio_url
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as http:
-        agency = (
-            await http.post(
-                "/api/v1/agencies", json={"name": "Agence SMS", "timezone": "Europe/Paris"}, headers=ADMIN
-            )
-        ).json()
-        counsellor = (
-            await http.post(
-                f"/api/v1/agencies/{agency['id']}/counsellors",
-                json={"name": "C", "email": "c@example.org", "modes": ["phone"]},
-                headers=ADMIN,
-            )
-        ).json()
-        for day in range(7):
-            r = await http.post(
-                f"/api/v1/counsellors/{counsellor['id']}/rules",
-                json={"weekday": day, "start": "08:00", "end": "18:00", "modes": ["phone"]},
-                headers=ADMIN,
-            )
-            assert r.status_code == 201, r.text
-        service = (
-            await http.post(
-                f"/api/v1/agencies/{agency['id']}/services",
-                json={"name": "Suivi", "duration_minutes": 30, "modes": ["phone"], "min_notice_minutes": 0},
-                headers=ADMIN,
-            )
-        ).json()
-        now = datetime.now(UTC)
-        slots = (
-            await http.get(
-                "/api/v1/availability",
-                params={
-                    "agency_id": agency["id"],
-                    "service_id": service["id"],
-                    "from": (now + timedelta(days=3)).isoformat(),
-                    "to": (now + timedelta(days=6)).isoformat(),
-                    "limit": 1,
-                },
-            )
-        ).json()["slots"]
+        agency, service, slots = await live_agency_slots(http, name="Agence SMS", modes=["phone"])
         r = await http.post(
             "/api/v1/appointments",
             json={
