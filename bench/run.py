@@ -176,7 +176,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 "POST appointments, random race",
-                "201 / 409 / 5xx",
+                "201 / 409 / shed 503 / other 5xx",
                 f"{rnd.get('created_201')} / {rnd.get('conflict_409')} / {rnd.get('server_errors_5xx')}",
                 "",
                 "",
@@ -197,8 +197,11 @@ def _rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 f"POST appointments, flash crowd ({flash.get('requests')} on {flash.get('slots')} slots)",
-                "201 / 409 / 5xx",
-                " / ".join(str(flash.get(k)) for k in ("created_201", "conflict_409", "server_errors_5xx")),
+                "201 / 409 / shed 503 / other 5xx",
+                " / ".join(
+                    str(flash.get(k))
+                    for k in ("created_201", "conflict_409", "shed_503", "server_errors_5xx")
+                ),
                 "",
                 "",
                 "",

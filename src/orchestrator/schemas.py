@@ -207,6 +207,11 @@ class QueuePolicyIn(Body):
     # a booked person not checked in this long after the start is a no-show; their time goes to
     # the next walk-in or callback (0: only the desk marks no-shows)
     no_show_grace_minutes: Annotated[int, Meta(ge=0, le=120)] | UnsetType = UNSET
+    # the capacity plan: serve 80 % of walk-ins within this wait; follow what is seen this far
+    # ahead; let booking take the walk-in time measured no-shows give back (off by default)
+    plan_walk_in_target_minutes: Annotated[int, Meta(ge=1, le=240)] | UnsetType = UNSET
+    plan_release_horizon_minutes: Annotated[int, Meta(ge=0, le=24 * 60)] | UnsetType = UNSET
+    plan_overbook_on_no_shows: bool | UnsetType = UNSET
 
 
 SmsNumber = Annotated[

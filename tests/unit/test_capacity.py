@@ -16,6 +16,7 @@ from orchestrator.scheduling.capacity import (
     Demand,
     Observed,
     Prior,
+    Targets,
     apply_plan,
     forecast,
     plan_day,
@@ -171,3 +172,16 @@ def test_an_agency_without_history_still_offers_online_slots():
     plan = plan_day(ledgers, DAY, TZ, prior, now=local(0) - timedelta(days=2))
     assert all(h.walk_in + h.callback <= 3 and h.booking >= 1 for h in plan.hours)  # at most 75 % kept
     assert all("prior" in h.reasons[0] for h in plan.hours)
+
+
+def test_overbooking_on_purpose_is_off_unless_asked_and_follows_measured_no_shows():
+    ledgers = [counsellor(f"c{i}") for i in range(12)]
+    busy = demand(walk=9, call=0, book=8)  # bookings need 4 counsellors an hour
+    off = plan_day(ledgers, DAY, TZ, busy, now=local(0) - timedelta(days=2))
+    on = plan_day(
+        ledgers, DAY, TZ, busy, now=local(0) - timedelta(days=2), targets=Targets(no_show_rate=0.25)
+    )
+    assert all(a.walk_in == b.walk_in + 1 for a, b in zip(off.hours, on.hours, strict=True))
+    assert all(b.booking == a.booking + 1 for a, b in zip(off.hours, on.hours, strict=True))
+    assert "measured no-shows (25%)" in on.hours[0].reasons[0]
+    assert "no-shows" not in off.hours[0].reasons[0]

@@ -21,6 +21,11 @@ class QueueSettings:
     notify_positions_ahead: int = 3
     notify_minutes_ahead: int = 10
     no_show_grace_minutes: int = 10  # a booked person not checked in this long after the start
+    # the capacity plan: walk-in target wait, how far ahead the reserve follows what is seen,
+    # and whether measured no-shows let booking take part of the walk-in reserve (off)
+    plan_walk_in_target_minutes: int = 15
+    plan_release_horizon_minutes: int = 120
+    plan_overbook_on_no_shows: bool = False
 
 
 _MINUTES = {
@@ -38,11 +43,13 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
     ``recall_min_interval_minutes`` (numbers), ``starvation_factor`` (number > 0),
     ``max_calls_before_no_show`` (int ≥ 1), ``language_is_soft``, ``honour_preferred_counsellor``
     (booleans), ``notify_positions_ahead``, ``notify_minutes_ahead``, ``no_show_grace_minutes``
-    (ints ≥ 0, 0 = off).
+    (ints ≥ 0, 0 = off); for the capacity plan ``plan_walk_in_target_minutes``,
+    ``plan_release_horizon_minutes`` (ints ≥ 0) and ``plan_overbook_on_no_shows`` (boolean).
     A bad value is logged and ignored (the default applies): a typo must not stop the desk.
     """
     policy = QueuePolicy()
     notify_positions, notify_minutes, grace = 3, 10, 10
+    plan: dict[str, Any] = {}
     for key, value in (raw or {}).items():
         try:
             if key in _MINUTES:
@@ -58,6 +65,14 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError("must be an integer")
                 policy = replace(policy, max_calls_before_no_show=value)
+            elif key in ("plan_walk_in_target_minutes", "plan_release_horizon_minutes"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError("must be a non-negative integer")
+                plan[key] = value
+            elif key == "plan_overbook_on_no_shows":
+                if not isinstance(value, bool):
+                    raise ValueError("must be true or false")
+                plan[key] = value
             elif key in ("language_is_soft", "honour_preferred_counsellor"):
                 if not isinstance(value, bool):
                     raise ValueError("must be true or false")
@@ -76,7 +91,7 @@ def queue_settings(raw: Mapping[str, Any] | None) -> QueueSettings:
                 raise ValueError("unknown key")
         except ValueError as exc:
             log.warning("ignoring queue policy value", extra={"key": key, "error": str(exc)})
-    return QueueSettings(policy, notify_positions, notify_minutes, grace)
+    return QueueSettings(policy, notify_positions, notify_minutes, grace, **plan)
 
 
 def policy_document(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -94,5 +109,8 @@ def policy_document(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         notify_positions_ahead=settings.notify_positions_ahead,
         notify_minutes_ahead=settings.notify_minutes_ahead,
         no_show_grace_minutes=settings.no_show_grace_minutes,
+        plan_walk_in_target_minutes=settings.plan_walk_in_target_minutes,
+        plan_release_horizon_minutes=settings.plan_release_horizon_minutes,
+        plan_overbook_on_no_shows=settings.plan_overbook_on_no_shows,
     )
     return document

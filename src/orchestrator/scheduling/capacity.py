@@ -16,6 +16,12 @@ the reserve is their offered load rounded up. What is left is opened to booking.
 own quota (desk duty written by a manager) is a floor the plan never lowers; otherwise at most
 ``max_reserved_share`` of the counsellors of an hour are kept from booking.
 
+**Overbooking on purpose** (``Targets.no_show_rate``, 0 = off): with an agency's measured
+no-show rate, the walk-in reserve shrinks by the counsellors that booked no-shows are expected
+to give back (no-show backfill hands their time to walk-ins), so booking takes that time ahead.
+Nobody is ever booked twice with one counsellor: the risk is a longer walk-in wait when more
+people come than measured.
+
 **Release and surge.** For an hour that starts within ``release_horizon`` of ``now``, the
 walk-in reserve is sized on the walk-in arrivals observed in the last hour instead of the
 forecast: a quiet morning releases reserved time to booking, a surge reserves more. Only free
@@ -93,6 +99,9 @@ class Targets:
     # at most this share of the counsellors working an hour is kept from booking (rules' own
     # desk duty aside): an agency without history still offers online slots
     max_reserved_share: float = 0.75
+    # overbooking on purpose (0: off): the share of booked people measured not to come; the
+    # walk-in time their no-shows give back (no-show backfill) is opened to booking ahead
+    no_show_rate: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +243,8 @@ def _hour(
     need_walk = servers_for(rate, walk.service_minutes, targets.walk_in_wait_minutes, targets.service_level)
     need_call = math.ceil(offered_load(call.per_hour, call.service_minutes) - 1e-9)
     need_book = math.ceil(offered_load(book.per_hour, book.service_minutes) - 1e-9) if book else 0
+    returned = math.floor(need_book * targets.no_show_rate)  # overbooking on purpose: 0 when off
+    need_walk = max(0, need_walk - returned)
     room = max(0, len(available) - need_book)  # booked people are known ahead: they come first
     room = min(room, math.floor(len(available) * targets.max_reserved_share))
     walk_n = min(len(available), max(len(floor[WALK_IN]), min(need_walk, room)))
@@ -251,7 +262,12 @@ def _hour(
     reasons = (
         f"walk-ins: {walk_n} counsellor(s) for {rate:g}/h * {walk.service_minutes:g} min to serve "
         f"{targets.service_level:.0%} within {targets.walk_in_wait_minutes:g} min (Erlang C; {source})"
-        + (f"; {len(floor[WALK_IN])} on desk duty by their weekly rules" if floor[WALK_IN] else ""),
+        + (f"; {len(floor[WALK_IN])} on desk duty by their weekly rules" if floor[WALK_IN] else "")
+        + (
+            f"; {returned} fewer: measured no-shows ({targets.no_show_rate:.0%}) give that time back"
+            if returned
+            else ""
+        ),
         f"callbacks: {call_n} counsellor(s) for {call.per_hour:g}/h * {call.service_minutes:g} min "
         f"(their load, rounded up; {call.source})",
         f"booking: the other {len(available) - walk_n - call_n} of {len(available)} "

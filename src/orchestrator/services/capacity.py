@@ -27,6 +27,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.models import Agency, CapacityPlan, PlanReservation
 from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.repositories.queue_policy import queue_settings
 from orchestrator.scheduling.capacity import (
     BOOKING,
     CALLBACK,
@@ -34,6 +35,7 @@ from orchestrator.scheduling.capacity import (
     Demand,
     Observed,
     Prior,
+    Targets,
     forecast,
     plan_day,
 )
@@ -115,10 +117,42 @@ async def compute_plan(uow: UnitOfWork, agency: Agency, day: date, *, now: datet
         if today
         else None
     )
-    plan = plan_day(ledgers, day, tz, demand, now=now, walk_ins_last_hour=last_hour)
+    plan = plan_day(
+        ledgers,
+        day,
+        tz,
+        demand,
+        now=now,
+        walk_ins_last_hour=last_hour,
+        targets=await _targets(uow, agency, now),
+    )
     document = _document(agency, plan, demand, now)
     await _store(uow, agency, plan, document, now)
     return document
+
+
+_NO_SHOW_RATE = text(
+    """
+SELECT count(*) FILTER (WHERE status = 'no_show')::float / nullif(count(*), 0) FROM appointments
+ WHERE agency_id = :agency AND starts_at >= :since AND starts_at < :until
+   AND status IN ('completed', 'no_show')
+"""
+)
+
+
+async def _targets(uow: UnitOfWork, agency: Agency, now: datetime) -> Targets:
+    """The agency's plan settings (queue policy), with its measured no-show rate when it asked
+    for overbooking on purpose."""
+    settings = queue_settings(agency.queue_policy)
+    rate = 0.0
+    if settings.plan_overbook_on_no_shows:
+        params = {"agency": agency.id, "since": now - timedelta(weeks=HISTORY_WEEKS), "until": now}
+        rate = float(await uow.session.scalar(_NO_SHOW_RATE, params) or 0.0)
+    return Targets(
+        walk_in_wait_minutes=float(settings.plan_walk_in_target_minutes),
+        release_horizon=timedelta(minutes=settings.plan_release_horizon_minutes),
+        no_show_rate=rate,
+    )
 
 
 async def plan_for(
