@@ -69,6 +69,21 @@ async def test_the_plan_keeps_walk_in_time_then_releases_it_as_the_day_approache
     }
     assert phone_only not in {r["counsellor_id"] for r in plan["reservations"]}
     assert await _in_person_hours(client, world) == set()  # kept for walk-ins: not online
+    # priority on every channel: the front desk books a person with priority needs into that time
+    at_eleven = {
+        "agency_id": agency_id,
+        "service_id": world["service"]["id"],
+        "starts_at": f"{TUESDAY}T11:00:00+01:00",
+        "mode": "in_person",
+    }
+    public = await client.post("/api/v1/appointments", json={**at_eleven, "job_seeker": {"name": "P"}})
+    assert_problem(public, 409)  # the public does not get reserved time
+    r = await client.post(
+        "/api/v1/appointments",
+        json={**at_eleven, "job_seeker": {"name": "Q", "needs": {"priority": 1}}},
+        headers=front(agency_id),
+    )
+    assert r.status_code == 201, r.text
     assert (
         await client.get(
             f"/api/v1/agencies/{agency_id}/plan", params={"date": TUESDAY}, headers=front(agency_id)

@@ -176,8 +176,10 @@ async def _ledgers(
     *,
     counsellor_ids: Sequence[uuid.UUID] | None = None,
     exclude_claims: Sequence[uuid.UUID] = (),
+    with_plan: bool = True,
 ) -> Loaded:
-    """The ledgers of the counsellors who could give the service, around ``window`` (one query)."""
+    """The ledgers of the counsellors who could give the service, around ``window`` (one query);
+    ``with_plan=False``: the time the capacity plan keeps for walk-ins and callbacks is bookable."""
     span = ledger_range(window, ctx.tz)
     rows = await load_ledger_records(
         uow.session,
@@ -191,6 +193,7 @@ async def _ledgers(
         counsellor_ids=counsellor_ids,
         exclude_claims=exclude_claims,
         withhold_stale=ctx.staff is None,  # staff see every counsellor and decide
+        with_plan=with_plan,
     )
     return Loaded(span, rows, ctx.tz)
 
@@ -316,15 +319,20 @@ async def _secure(
     kind: str,
     expires_at: datetime | None = None,
     replacing: uuid.UUID | None = None,
+    priority: bool = False,
 ) -> tuple[Slot, uuid.UUID]:
     """Pick the slot at exactly ``start`` with the core, then claim it in the database
-    (releasing ``replacing`` in the same step when moving an appointment)."""
+    (releasing ``replacing`` in the same step when moving an appointment). ``priority``: a person
+    with priority needs booked by staff may take time the plan keeps for walk-ins and callbacks
+    (priority on every channel: they reach a counsellor sooner)."""
     exclude_claims = (replacing,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
     day: Loaded | None = None
     for _ in range(CLAIM_ATTEMPTS):
-        loaded = await _ledgers(uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims)
+        loaded = await _ledgers(
+            uow, ctx, window, now, counsellor_ids=named, exclude_claims=exclude_claims, with_plan=not priority
+        )
         if named is None:  # every counsellor of the asked day: the 409's alternatives come from here
             day = loaded
         try:
@@ -472,6 +480,7 @@ async def book_appointment(
             request=_slot_request(body, seeker),
             now=now,
             kind="appointment",
+            priority=ctx.staff is not None and seeker.priority > 0,
         )
         counsellor_id, reason, start = uuid.UUID(slot.counsellor_id), slot.reason, slot.start
     token, token_hash = new_manage_token()
