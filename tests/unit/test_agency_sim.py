@@ -49,7 +49,10 @@ def test_first_come_first_served_matches_erlang_c_within_five_percent(per_hour, 
 
 
 def _person(channel: str, hour: int, minute: int = 0, **fields) -> Person:  # type: ignore[no-untyped-def]
-    return Person(f"{channel}-{hour}-{minute}", channel, at(hour, minute), 20.0, False, None, **fields)
+    service = "info" if channel == "walk_in" else "visit"
+    return Person(
+        f"{channel}-{hour}-{minute}", channel, at(hour, minute), 20.0, False, None, service=service, **fields
+    )
 
 
 def test_a_no_show_releases_the_slot_to_the_next_walk_in_only_when_unified():
@@ -91,3 +94,26 @@ def test_both_policies_play_the_same_people():
     expected = sorted(p.id for p in people)
     assert counts["siloed"] == counts["unified"] == expected  # everyone accounted for, once
     assert timedelta(0) < profile.callback_deadline
+
+
+def test_skills_and_texted_bookings_are_simulated():
+    profile = dataclasses.replace(
+        PROFILES["small_rural"],
+        counsellors=3,
+        hours=((9, 12),),
+        walk_ins=(0, 0, 0),
+        callbacks=(0, 0, 0),
+        coaching_share=0.0,  # nobody can coach
+    )
+    coaching = dataclasses.replace(_person("walk_in", 9), service="coaching")
+    info = dataclasses.replace(_person("walk_in", 9, 1), service="info")
+    texted = _person("booking", 9, 5, by_sms=True)
+    for policy in ("siloed", "unified"):
+        day = _Day(profile, DAY, [coaching, info, texted], policy)
+        learner = next(d for d in day.desks if "coaching" not in d.skills and "walk_in" in d.serves)
+        day.desks = [learner, *[d for d in day.desks if "booking" in d.serves and d is not learner][:1]]
+        served = {s.person.id: s for s in day.run().served}
+        assert served[coaching.id].started is None  # nobody here can coach
+        assert served[info.id].counsellor == learner.id
+        booked = served[texted.id]
+        assert booked.person.at >= at(9, 35)  # a slot at least half an hour after the text

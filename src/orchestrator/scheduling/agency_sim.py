@@ -86,9 +86,26 @@ class Profile:
     priority_callback_deadline: timedelta = timedelta(minutes=30)  # priority needs: called sooner
     walk_in_target: float = 15.0  # minutes
     no_show_grace: timedelta = timedelta(minutes=10)
+    # what walk-ins come for: (service, share, relative length, skill needed); lengths are scaled
+    # so that their mean is ``walk_in_minutes``
+    walk_in_services: tuple[tuple[str, float, float, str | None], ...] = (
+        ("info", 0.4, 10.0, None),
+        ("registration", 0.35, 20.0, "registration"),
+        ("coaching", 0.25, 35.0, "coaching"),
+    )
+    coaching_share: float = 0.5  # counsellors who can coach (all can register)
+    sms_bookings_per_day: int = 0  # texted during the day for a slot later the same day
+    gap_slack: timedelta = timedelta(
+        minutes=2
+    )  # the queue policy's margin before an appointment (its default)
 
     def open_hours(self) -> list[int]:
         return [h for start, end in self.hours for h in range(start, end)]
+
+    def service_minutes(self) -> dict[str, float]:
+        """Each walk-in service's mean length, scaled to a weighted mean of ``walk_in_minutes``."""
+        mean = sum(share * length for _, share, length, _ in self.walk_in_services)
+        return {name: length * self.walk_in_minutes / mean for name, _, length, _ in self.walk_in_services}
 
     def silos(self) -> tuple[int, int, int]:
         """(booking, walk-in, callback) counsellors when siloed: each channel's share of the
@@ -96,7 +113,11 @@ class Profile:
         manager would make from the same numbers, not a straw man."""
         hours = len(self.open_hours())
         loads = (
-            self.bookings_per_day * (1 - self.no_show_rate) * self.appointment_minutes / 60 / hours,
+            (self.bookings_per_day + self.sms_bookings_per_day)
+            * (1 - self.no_show_rate)
+            * self.appointment_minutes
+            / 60
+            / hours,
             sum(self.walk_ins) * self.walk_in_minutes / 60 / hours,
             sum(self.callbacks) * self.callback_minutes / 60 / hours,
         )
@@ -118,6 +139,7 @@ PROFILES: dict[str, Profile] = {
         walk_ins=(4, 3, 2, 3, 2, 2),
         callbacks=(2, 1.5, 1, 1.5, 1, 1),
         bookings_per_day=14,
+        sms_bookings_per_day=4,
     ),
     "large_urban": Profile(
         name="large_urban",
@@ -126,6 +148,7 @@ PROFILES: dict[str, Profile] = {
         walk_ins=(30, 26, 20, 22, 20, 16, 12),
         callbacks=(10, 9, 8, 9, 8, 7, 6),
         bookings_per_day=120,
+        sms_bookings_per_day=20,
     ),
     "walk_in_heavy": Profile(
         name="walk_in_heavy",
@@ -134,6 +157,7 @@ PROFILES: dict[str, Profile] = {
         walk_ins=(14, 12, 9, 10, 8, 6),
         callbacks=(3, 2, 2, 2, 2, 1),
         bookings_per_day=16,
+        sms_bookings_per_day=6,
     ),
 }
 
@@ -151,6 +175,8 @@ class Person:
     language: str | None
     late: float = 0.0  # bookings: minutes after the start the person arrives (negative: early)
     shows: bool = True
+    service: str = "visit"  # walk-ins: what they come for (skills)
+    by_sms: bool = False  # a booking texted during the day
 
 
 def draw_day(profile: Profile, day: date, rng: random.Random) -> list[Person]:
@@ -168,13 +194,29 @@ def draw_day(profile: Profile, day: date, rng: random.Random) -> list[Person]:
                 moment += rng.expovariate(rates[index] / 60.0) if rates[index] > 0 else math.inf
                 if moment >= 60:
                     break
-                people.append(_person(profile, rng, channel, start + timedelta(minutes=moment), mean))
+                at = start + timedelta(minutes=moment)
+                if channel == WALK_IN:
+                    service = rng.choices(
+                        [name for name, *_ in profile.walk_in_services],
+                        weights=[share for _, share, *_ in profile.walk_in_services],
+                    )[0]
+                    person = _person(profile, rng, channel, at, profile.service_minutes()[service])
+                    people.append(replace(person, service=service))
+                else:
+                    people.append(_person(profile, rng, channel, at, mean))
     for _ in range(profile.bookings_per_day):
         hour = rng.choice(hours)
         wished = wall_to_utc(day, time(hour, rng.choice((0, 30))), TZ)
         person = _person(profile, rng, "booking", wished, profile.appointment_minutes * 0.8)
         late = rng.expovariate(1 / profile.lateness_minutes) - 2.0
         people.append(replace(person, late=late, shows=rng.random() >= profile.no_show_rate))
+    opening, closing = wall_to_utc(day, time(hours[0]), TZ), wall_to_utc(day, time(hours[-1]), TZ)
+    for _ in range(profile.sms_bookings_per_day):  # texted between opening and the last hour
+        texted = opening + (closing - opening) * rng.random()
+        person = _person(profile, rng, "booking", texted, profile.appointment_minutes * 0.8)
+        late = rng.expovariate(1 / profile.lateness_minutes) - 2.0
+        shows = rng.random() >= profile.no_show_rate
+        people.append(replace(person, late=late, shows=shows, by_sms=True))
     people.sort(key=lambda p: (p.at, p.id))
     return people
 
@@ -233,6 +275,7 @@ def _languages(profile: Profile, index: int) -> frozenset[str]:
 class _Desk:
     id: str
     languages: frozenset[str]
+    skills: frozenset[str]
     serves: frozenset[str]  # channels this counsellor takes
     free_at: datetime
     appointments: list[tuple[datetime, datetime, Person]] = field(default_factory=list)
@@ -252,11 +295,28 @@ class _Day:
         self.close = wall_to_utc(day, time(profile.hours[-1][1]), TZ)
         self.desks = self._desks()
         self.people = people
-        self.queue_policy = QueuePolicy(default_target_wait=timedelta(minutes=profile.walk_in_target * 2))
-        self.service = ServiceInfo(_SERVICE, None, timedelta(minutes=profile.walk_in_minutes))
+        self.queue_policy = QueuePolicy(
+            default_target_wait=timedelta(minutes=profile.walk_in_target * 2), gap_slack=profile.gap_slack
+        )
+        lengths = profile.service_minutes()
+        self.services = {
+            name: ServiceInfo(name, skill, timedelta(minutes=lengths[name]))
+            for name, _, _, skill in profile.walk_in_services
+        }
         self.placed: dict[str, tuple[str, datetime]] = {}
         self.pending_estimates: dict[str, tuple[float, float]] = {}
         self.next_replan = datetime.min.replace(tzinfo=UTC)
+        self.reservations: tuple[Any, ...] = ()
+        self.spec = ServiceSpec(
+            _SERVICE,
+            timedelta(minutes=profile.appointment_minutes),
+            _ALL_MODES,
+            None,
+            timedelta(0),
+            timedelta(days=60),
+            timedelta(0),
+            timedelta(0),
+        )
 
     def _desks(self) -> list[_Desk]:
         p = self.profile
@@ -270,7 +330,9 @@ class _Day:
                 if self.policy == "siloed"
                 else frozenset({BOOKING_CH, WALK_IN, CALLBACK})
             )
-            desks.append(_Desk(f"c{i:02d}", _languages(p, i), serves, opening))
+            coach = math.floor((i + 1) * p.coaching_share) > math.floor(i * p.coaching_share)
+            skills = frozenset({"registration", "coaching"} if coach else {"registration"})
+            desks.append(_Desk(f"c{i:02d}", _languages(p, i), skills, serves, opening))
         return desks
 
     def deadline(self, person: Person) -> timedelta:
@@ -284,50 +346,40 @@ class _Day:
     # -- bookings, made ahead ------------------------------------------------------------------
 
     def book(self) -> None:
+        """Web bookings, made ahead: placed the week before, in the order they were asked."""
+        desks = [d for d in self.desks if BOOKING_CH in d.serves]
+        if self.policy == "unified":
+            self.reservations = self.plan([self._ledger(d) for d in desks]).reservations
+        ahead = wall_to_utc(self.day, time(0), TZ) - timedelta(days=7)
+        for person in (x for x in self.people if x.channel == BOOKING_CH and not x.by_sms):
+            self.place(person, ahead, person.at)
+
+    def place(self, person: Person, now: datetime, earliest: datetime) -> None:
+        """Book ``person`` at the first free slot from ``earliest`` on (the real ``free_slots``
+        on the booking counsellors' ledgers, with the plan's reservations when unified)."""
         p = self.profile
         desks = [d for d in self.desks if BOOKING_CH in d.serves]
-        ledgers = {d.id: self._ledger(d) for d in desks}
-        if self.policy == "unified":
-            plan = self.plan(list(ledgers.values()))
-            ledgers = {cid: apply_plan(ledger, plan.reservations) for cid, ledger in ledgers.items()}
-        spec = ServiceSpec(
-            _SERVICE,
-            timedelta(minutes=p.appointment_minutes),
-            _ALL_MODES,
-            None,
-            timedelta(0),
-            timedelta(days=60),
-            timedelta(0),
-            timedelta(0),
-        )
-        ahead = wall_to_utc(self.day, time(0), TZ) - timedelta(days=7)
-        for person in (x for x in self.people if x.channel == "booking"):
-            window = Interval(person.at, self.close)
-            request = SlotRequest(language=person.language, limit=1)
-            slots = free_slots(spec, list(ledgers.values()), window, ahead, request, tz=TZ)
-            if not slots:
-                self.log.served.append(Served(person, None, on_time=False))
-                continue
-            slot = slots[0]
-            desk = next(d for d in desks if d.id == slot.counsellor_id)
-            desk.appointments.append((slot.start, slot.end, person))
-            led = ledgers[desk.id]
-            ledgers[desk.id] = replace(led, booked_spans=(*led.booked_spans, _span(slot.start, slot.end)))
-            arrives = slot.start + timedelta(minutes=person.late)
-            if person.shows:
-                self.push(arrives, "check_in", (desk.id, slot.start))
-            else:  # booked, never came
-                self.log.served.append(Served(person, None, desk.id, on_time=True))
-            self.push(
-                slot.start + (p.no_show_grace if self.policy == "unified" else timedelta(0)), "due", desk.id
-            )
-        for desk in desks:
-            desk.appointments.sort(key=lambda a: a[0])
+        ledgers = [apply_plan(self._ledger(d, now), self.reservations) for d in desks]
+        request = SlotRequest(language=person.language, limit=1)
+        slots = free_slots(self.spec, ledgers, Interval(earliest, self.close), now, request, tz=TZ)
+        if not slots:
+            self.log.served.append(Served(person, None, on_time=False))
+            return
+        slot = slots[0]
+        desk = next(d for d in desks if d.id == slot.counsellor_id)
+        desk.appointments.append((slot.start, slot.end, person))
+        desk.appointments.sort(key=lambda a: a[0])
+        if person.shows:
+            self.push(slot.start + timedelta(minutes=person.late), "check_in", (desk.id, slot.start))
+        else:  # booked, never came
+            self.log.served.append(Served(person, None, desk.id, on_time=True))
+        grace = p.no_show_grace if self.policy == "unified" else timedelta(0)
+        self.push(slot.start + grace, "due", desk.id)
 
     def plan(self, ledgers: list[Ledger]) -> Any:
         p = self.profile
         hours = p.open_hours()
-        booked = p.bookings_per_day / len(hours)
+        booked = (p.bookings_per_day + p.sms_bookings_per_day) / len(hours)
         demand = [
             Demand(channel, hour, rates[i], minutes, "the profile's rates")
             for i, hour in enumerate(hours)
@@ -361,8 +413,10 @@ class _Day:
     def run(self) -> DayLog:
         self.book()
         for person in self.people:
-            if person.channel != "booking":
+            if person.channel != BOOKING_CH:
                 self.push(person.at, person.channel, person)
+            elif person.by_sms:
+                self.push(person.at, "sms_booking", person)
         self.log.working_minutes = len(self.desks) * sum(b - a for a, b in self.profile.hours) * 60.0
         arrived: set[tuple[str, datetime]] = set()
         while self.events:
@@ -377,6 +431,8 @@ class _Day:
                     self.place_calls(now)
             elif kind == "check_in":
                 arrived.add(payload)
+            elif kind == "sms_booking":  # a slot at least half an hour ahead, the same day
+                self.place(payload, now, now + timedelta(minutes=30))
             elif kind == "replan" and self.pending_calls:
                 self.place_calls(now)
             if self.policy == "unified" and self.pending_calls and self.next_replan <= now < self.close:
@@ -391,7 +447,7 @@ class _Day:
         """Both wait estimators on the queue as it stands when ``person`` arrives (the real
         ``estimate_waits`` against Munich ZMS's formula); compared with the wait once served."""
         state = self.queue_state(now, [self.desk_view(d, now) for d in self.desks])
-        durations = {_SERVICE: self.service.expected_duration}
+        durations = {name: info.expected_duration for name, info in self.services.items()}
         ours = estimate_waits(state, now, self.queue_policy, durations).get(person.id)
         zms = zms_baseline(state, now, durations).get(person.id)
         if ours is not None and zms is not None:
@@ -403,6 +459,7 @@ class _Day:
         ] + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
         return DeskCounsellor(
             desk.id,
+            skills=desk.skills,
             languages=desk.languages,
             modes=_ALL_MODES,
             commitments=tuple(_merged(commitments)),
@@ -413,12 +470,12 @@ class _Day:
         return QueueState(
             tickets=tuple(
                 WaitingTicket(
-                    p.id, p.id, _SERVICE, p.at, priority=int(p.priority), language=p.language, seq=i
+                    p.id, p.id, p.service, p.at, priority=int(p.priority), language=p.language, seq=i
                 )
                 for i, p in enumerate(self.waiting)
             ),
             appointments=(),
-            services={_SERVICE: self.service},
+            services=self.services,
             counsellors=tuple(counsellors),
         )
 
@@ -488,7 +545,10 @@ class _Day:
             return None
         if self.policy == "siloed":
             for person in self.waiting:  # first come first served, among those they can serve
-                if person.language is None or person.language in desk.languages:
+                skill = self.services[person.service].skill
+                if (person.language is None or person.language in desk.languages) and (
+                    skill is None or skill in desk.skills
+                ):
                     self.waiting.remove(person)
                     return person
             return None
