@@ -88,10 +88,10 @@ def table(report: dict[str, Any]) -> str:
 
 def plot(reports: list[dict[str, Any]], path: Path) -> None:
     try:
-        import matplotlib  # type: ignore[import-not-found]
+        import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+        import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install 'orchestrator[plot]'") from None
     fig, axes = plt.subplots(1, len(reports), figsize=(5 * len(reports), 4), squeeze=False)

@@ -9,7 +9,8 @@ SECRET = "cli-test-secret-0123456789-abcdefghij"
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["run"], ["worker"], ["migrate"], ["seed-demo"], ["token", "create"]]
+    "command",
+    [[], ["run"], ["worker"], ["migrate"], ["seed-demo"], ["token", "create"], ["simulate"], ["local-smtp"]],
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -57,3 +58,34 @@ def test_the_local_twilio_takes_the_next_port_or_any_free_one():
     assert url is not None and url != f"http://127.0.0.1:{port + 1}"
     assert local_twilio_url(Settings(twilio_account_sid="AC1")) is None  # a real account: no local one
     assert local_twilio_url(Settings(twilio_api_url="http://127.0.0.1:9999/")) == "http://127.0.0.1:9999"
+
+
+def test_simulate_prints_a_table_json_and_a_chart(capsys, tmp_path):
+    import json
+
+    main(["simulate", "--profile", "small_rural", "--days", "1", "--seed", "3"])
+    table = capsys.readouterr().out
+    assert "small_rural: 1 days, seed 3" in table and "siloed" in table and "unified" in table
+    chart = tmp_path / "waits.png"
+    main(["simulate", "--profile", "walk_in_heavy", "--days", "1", "--json", "--plot", str(chart)])
+    (report,) = json.loads(capsys.readouterr().out)["reports"]
+    assert (
+        report["profile"] == "walk_in_heavy"
+        and "p90_wait_minutes_walkin_callback" in report["policies"]["unified"]
+    )
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate_reads_a_profile_file_and_refuses_unknown_fields(capsys, tmp_path):
+    profile = tmp_path / "agency.json"
+    profile.write_text(
+        '{"name": "mine", "counsellors": 5, "hours": [[9, 12]], "walk_ins": [6, 5, 4],'
+        ' "callbacks": [1, 1, 1], "bookings_per_day": 6, "callback_deadline": 90}'
+    )
+    main(["simulate", "--profile-file", str(profile), "--days", "1"])
+    assert "mine: 1 days" in capsys.readouterr().out
+    profile.write_text(
+        '{"name": "x", "counsellors": 5, "hours": [[9, 12]], "walk_ins": [1], "callbacks": [1], "bookings_per_day": 1, "typo": 1}'
+    )
+    with pytest.raises(SystemExit, match="unknown profile fields typo"):
+        main(["simulate", "--profile-file", str(profile)])
