@@ -117,3 +117,14 @@ def test_skills_and_texted_bookings_are_simulated():
         assert served[info.id].counsellor == learner.id
         booked = served[texted.id]
         assert booked.person.at >= at(9, 35)  # a slot at least half an hour after the text
+
+
+def test_a_part_timer_takes_nothing_that_runs_into_their_afternoon():
+    profile = dataclasses.replace(
+        PROFILES["small_rural"], counsellors=3, walk_ins=(0,) * 6, callbacks=(0,) * 6, part_time_share=1.0
+    )
+    late = _person("walk_in", 11, 50)  # 20 minutes of service would end after noon
+    day = _Day(profile, DAY, [late], "unified")
+    assert all(d.off_at == at(12) for d in day.desks)  # everyone works the morning only
+    served = {s.person.id: s for s in day.run().served}
+    assert served[late.id].started is None

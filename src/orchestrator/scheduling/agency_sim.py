@@ -94,6 +94,7 @@ class Profile:
         ("coaching", 0.25, 35.0, "coaching"),
     )
     coaching_share: float = 0.5  # counsellors who can coach (all can register)
+    part_time_share: float = 0.0  # counsellors who work the first open period only
     sms_bookings_per_day: int = 0  # texted during the day for a slot later the same day
     gap_slack: timedelta = timedelta(
         minutes=2
@@ -255,11 +256,11 @@ class DayLog:
 
 
 def _working(
-    profile: Profile, day: date, modes: frozenset[Mode], quota: str | None = None
+    periods: Sequence[tuple[int, int]], day: date, modes: frozenset[Mode], quota: str | None = None
 ) -> list[WorkingBlock]:
     return [
         WorkingBlock(Interval(wall_to_utc(day, time(a), TZ), wall_to_utc(day, time(b), TZ)), modes, quota)
-        for a, b in profile.hours
+        for a, b in periods
     ]
 
 
@@ -278,6 +279,8 @@ class _Desk:
     skills: frozenset[str]
     serves: frozenset[str]  # channels this counsellor takes
     free_at: datetime
+    periods: tuple[tuple[int, int], ...]  # when they work (local hours)
+    off_at: datetime  # the end of their day: no new work after it
     appointments: list[tuple[datetime, datetime, Person]] = field(default_factory=list)
     calls: list[tuple[datetime, Person]] = field(default_factory=list)  # placed callbacks
 
@@ -332,7 +335,12 @@ class _Day:
             )
             coach = math.floor((i + 1) * p.coaching_share) > math.floor(i * p.coaching_share)
             skills = frozenset({"registration", "coaching"} if coach else {"registration"})
-            desks.append(_Desk(f"c{i:02d}", _languages(p, i), skills, serves, opening))
+            part_time = math.floor((p.counsellors - i) * p.part_time_share) > math.floor(
+                (p.counsellors - i - 1) * p.part_time_share
+            )
+            periods = p.hours[:1] if part_time and len(p.hours) > 1 else p.hours
+            off_at = wall_to_utc(self.day, time(periods[-1][1]), TZ)
+            desks.append(_Desk(f"c{i:02d}", _languages(p, i), skills, serves, opening, periods, off_at))
         return desks
 
     def deadline(self, person: Person) -> timedelta:
@@ -400,7 +408,7 @@ class _Day:
             desk.id,
             languages=desk.languages,
             modes=_ALL_MODES,
-            working=_working(self.profile, self.day, _ALL_MODES),
+            working=_working(desk.periods, self.day, _ALL_MODES),
             booked=_merged(
                 [Interval(s, e) for s, e, _ in desk.appointments]
                 + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
@@ -417,7 +425,7 @@ class _Day:
                 self.push(person.at, person.channel, person)
             elif person.by_sms:
                 self.push(person.at, "sms_booking", person)
-        self.log.working_minutes = len(self.desks) * sum(b - a for a, b in self.profile.hours) * 60.0
+        self.log.working_minutes = sum(b - a for d in self.desks for a, b in d.periods) * 60.0
         arrived: set[tuple[str, datetime]] = set()
         while self.events:
             now, _, kind, payload = heapq.heappop(self.events)
@@ -457,6 +465,8 @@ class _Day:
         commitments = [
             Interval(s, e) for s, e, _ in desk.appointments if e > now and not self.released(desk, s, now)
         ] + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
+        if desk.off_at < self.close:  # a part-timer's afternoon: nothing may run into it
+            commitments.append(Interval(desk.off_at, self.close + timedelta(hours=1)))
         return DeskCounsellor(
             desk.id,
             skills=desk.skills,
@@ -503,6 +513,8 @@ class _Day:
     def choose(
         self, desk: _Desk, now: datetime, arrived: set[tuple[str, datetime]]
     ) -> tuple[Person, float, datetime | None] | None:
+        if desk.off_at < self.close <= now or desk.off_at <= now < self.close:
+            return None  # a part-timer's day is over (at closing, everyone finishes the queue)
         # 1. their own appointment, once the person is there
         for start, end, person in desk.appointments:
             if (desk.id, start) in arrived and start - timedelta(minutes=5) <= now < end:
