@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.CheckConstraint("pool IN ('walk_in', 'callback')", name=op.f("ck_plan_reservations_pool_known")),
     )
     op.create_index(
-        "ix_plan_reservations_counsellor_range", "plan_reservations", ["counsellor_id", "starts_at", "ends_at"]
+        "ix_plan_reservations_counsellor_range",
+        "plan_reservations",
+        ["counsellor_id", "starts_at", "ends_at"],
     )
     op.create_index("ix_plan_reservations_agency_day", "plan_reservations", ["agency_id", "day"])
 
