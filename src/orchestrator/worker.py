@@ -103,7 +103,7 @@ def build_worker(
             cron(tasks.plan_callbacks, second=7, timeout=60),  # every minute
             cron(tasks.sync_calendars, minute=set(range(2, 60, 5)), timeout=240),
             cron(tasks.plan_capacity, minute={4, 19, 34, 49}, run_at_startup=True, timeout=240),
-            cron(tasks.plan_capacity_ahead, hour=2, minute=23, timeout=900),
+            cron(tasks.plan_capacity_ahead, hour=2, minute=23, run_at_startup=True, timeout=900),
             cron(tasks.release_no_shows, second=41, timeout=60),  # every minute
         ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),

@@ -10,7 +10,7 @@ availability, callback planning and the queue read the reserved time through the
 booking no longer offers it; booked appointments are never moved (only free time is reserved).
 
 The ``plan_capacity`` job replans today and tomorrow every 15 minutes (release and surge need
-fresh numbers) and the next ``DAYS_AHEAD`` days every night.
+fresh numbers) and the next ``DAYS_AHEAD`` days when the worker starts and every night.
 """
 
 from __future__ import annotations
