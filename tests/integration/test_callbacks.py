@@ -125,21 +125,23 @@ async def test_call_next_hands_out_the_due_callback_and_outcomes_retry_then_give
         f"/api/v1/counsellors/{counsellor}/desk", json={"on_desk": True, "desk_label": "3"}, headers=ADMIN
     )
     assert r.status_code == 200, r.text
-    assert (
-        await client.post(f"/api/v1/counsellors/{counsellor}/next", headers=ADMIN)
-    ).status_code == 204  # 8:00: not yet
     ctx = {"sessions": sessions, "clock": clock, "publisher": None, "enqueuer": None}
     for attempt in (1, 2, 3):
-        clock.now = datetime.fromisoformat(
-            (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()["expected_at"]
-        )
+        if attempt > 1:  # the first call comes early: at 8:00 the counsellor has nothing else to do
+            clock.now = datetime.fromisoformat(
+                (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()["expected_at"]
+            )
         work = await client.post(f"/api/v1/counsellors/{counsellor}/next", headers=ADMIN)
         assert work.status_code == 200, work.text
         assert (work.json()["kind"], work.json()["reason"], work.json()["phone"]) == (
             "callback",
-            "callback_due",
+            "callback_early" if attempt == 1 else "callback_due",
             CALLER,
         )
+        if attempt == 1:  # its claim moved to now: planned for 9:00, called at 8:00
+            moved = (await client.get(f"/api/v1/callbacks/{asked['id']}", headers=ADMIN)).json()
+            assert (moved["status"], moved["expected_at"]) == ("in_progress", "2026-03-02T07:00:00Z")
+            assert dict(work.json()["detail"])["planned_at"] == "2026-03-02T08:00:00+00:00"
         busy = await client.post(f"/api/v1/counsellors/{counsellor}/next", headers=ADMIN)
         assert_problem(busy, 409)
         outcome = await client.post(

@@ -153,3 +153,27 @@ def test_a_place_that_no_longer_fits_is_replanned():
     ledger = counsellor("c1", unavailable=[Interval(at(14), at(17))])  # an absence over the call
     (moved,) = plan_callbacks([ask("r1", current=("c1", at(15)))], [ledger], NOW)
     assert isinstance(moved, Placement) and moved.start == at(8) and moved.reason.endswith(":moved")
+
+
+def test_an_idle_counsellor_calls_the_most_urgent_callback_they_can_make_now():
+    from orchestrator.scheduling.callbacks import call_early
+
+    fr, skills = frozenset({"fr"}), frozenset({"insertion"})
+    waiting = [
+        ask("late", deadline=at(16)),
+        ask("soon", deadline=at(10)),
+        ask("english", deadline=at(9), language="en"),  # nobody here speaks it
+        ask("retry", deadline=at(9), not_before=at(8)),  # not before 8:00
+        ask("vip", deadline=at(15), priority=1),  # priority needs first
+    ]
+    pick = call_early(waiting, skills=skills, languages=fr, now=NOW, free_until=None)
+    assert pick is not None and pick.id == "vip"
+    pick = call_early(waiting[:4], skills=skills, languages=fr, now=NOW, free_until=None)
+    assert pick is not None and pick.id == "soon"  # then the earliest deadline
+    assert call_early(waiting, skills=skills, languages=fr, now=NOW, free_until=at(7, 40)) is None  # no room
+    windowed = ask("window", windows=(Interval(at(10), at(11)),))
+    assert call_early([windowed], skills=skills, languages=fr, now=NOW, free_until=None) is None
+    due = ask("due", current=("c2", at(7)))  # its own time has come: its counsellor calls it
+    assert call_early([due], skills=skills, languages=fr, now=NOW, free_until=None) is None
+    coaching = ask("coach", skill="coaching")
+    assert call_early([coaching], skills=skills, languages=fr, now=NOW, free_until=None) is None

@@ -92,4 +92,4 @@ def test_unknown_status_is_a_value_error_not_a_silent_refusal() -> None:
 
 def test_allowed_lists_actions_in_table_order() -> None:
     assert TICKET.allowed("called") == ["recall", "start", "requeue", "no_show", "cancel", "transfer"]
-    assert CALLBACK.allowed("requested") == ["schedule", "cancel"]
+    assert CALLBACK.allowed("requested") == ["schedule", "call_early", "cancel"]

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from orchestrator.scheduling.availability import ServiceSpec, SlotRequest, free_slots
-from orchestrator.scheduling.callbacks import CallbackAsk, Placement, plan_callbacks
+from orchestrator.scheduling.callbacks import CallbackAsk, Placement, call_early, plan_callbacks
 from orchestrator.scheduling.capacity import (
     BOOKING,
     CALLBACK,
@@ -530,7 +530,11 @@ class _Day:
             return None
         # 3. a walk-in: the real queue policy (unified) or first come first served (siloed)
         ticket = self.take_walk_in(desk, now)
-        return (ticket, ticket.minutes, None) if ticket is not None else None
+        if ticket is not None:
+            return ticket, ticket.minutes, None
+        # 4. unified, nothing else to do: a waiting callback now (the real ``call_early``)
+        early = self.call_early(desk, now) if self.policy == "unified" else None
+        return (early, early.minutes, None) if early is not None else None
 
     def take_call(self, desk: _Desk, now: datetime) -> Person | None:
         if self.policy == "siloed":
@@ -574,22 +578,42 @@ class _Day:
         self.waiting.remove(person)
         return person
 
+    def call_early(self, desk: _Desk, now: datetime) -> Person | None:
+        if not self.pending_calls:
+            return None
+        pick = call_early(
+            self.asks(),
+            skills=desk.skills,
+            languages=desk.languages,
+            now=now,
+            free_until=self.desk_view(desk, now).next_commitment(now),
+        )
+        if pick is None:
+            return None
+        person = next(p for p in self.pending_calls if p.id == pick.id)
+        self.pending_calls.remove(person)
+        self.placed.pop(person.id, None)
+        for other in self.desks:
+            other.calls = [(start, x) for start, x in other.calls if x.id != person.id]
+        return person
+
+    def asks(self) -> list[CallbackAsk]:
+        return [
+            CallbackAsk(
+                person.id,
+                person.at,
+                min(person.at + self.deadline(person), self.close),
+                timedelta(minutes=math.ceil(person.minutes)),
+                language=person.language,
+                priority=int(person.priority),
+                current=self.placed.get(person.id),
+            )
+            for person in self.pending_calls
+        ]
+
     def place_calls(self, now: datetime) -> None:
         """Re-plan the callbacks not yet called (the real ``plan_callbacks``), keeping places."""
-        asks = []
-        for person in self.pending_calls:
-            current = self.placed.get(person.id)
-            asks.append(
-                CallbackAsk(
-                    person.id,
-                    person.at,
-                    min(person.at + self.deadline(person), self.close),
-                    timedelta(minutes=math.ceil(person.minutes)),
-                    language=person.language,
-                    priority=int(person.priority),
-                    current=current,
-                )
-            )
+        asks = self.asks()
         for desk in self.desks:
             desk.calls = []
         ledgers = [self._ledger(d, now) for d in self.desks]

@@ -141,6 +141,38 @@ def plan_callbacks(
     return plans
 
 
+def call_early(
+    asks: Iterable[CallbackAsk],
+    *,
+    skills: frozenset[str],
+    languages: frozenset[str],
+    now: datetime,
+    free_until: datetime | None,
+) -> CallbackAsk | None:
+    """The callback an idle counsellor (no due work, no walk-in that suits them) makes now
+    instead of at its planned time, or None: one they can make — the skill, the person's
+    language, inside the person's windows, not before a retry's time, ending before the
+    counsellor's next commitment (``free_until``) and the request's deadline — and not already
+    due with someone else. Priority needs first, then the earliest deadline, then the oldest.
+    Waiting for a planned gap protects bookable time; a counsellor with nothing to do has none
+    to protect, and the person is called sooner."""
+
+    def can(ask: CallbackAsk) -> bool:
+        end = now + ask.duration
+        if end > ask.deadline or (free_until is not None and end > free_until):
+            return False
+        if ask.not_before is not None and ask.not_before > now:
+            return False
+        if (ask.skill and ask.skill not in skills) or (ask.language and ask.language not in languages):
+            return False
+        if ask.current is not None and ask.current[1] <= now:
+            return False  # its own time has come: its counsellor calls it
+        return not ask.windows or any(w.start <= now and end <= w.end for w in ask.windows)
+
+    found = [ask for ask in asks if can(ask)]
+    return min(found, key=lambda a: (-a.priority, a.deadline, a.created_at, a.id), default=None)
+
+
 def _place(
     ask: CallbackAsk,
     ledgers: Sequence[Ledger],

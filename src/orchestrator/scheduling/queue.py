@@ -72,6 +72,7 @@ class Reason(StrEnum):
 
     APPOINTMENT_DUE = "appointment_due"
     CALLBACK_DUE = "callback_due"  # its reserved time has come: like an appointment, it goes first
+    CALLBACK_EARLY = "callback_early"  # nothing else suits an idle counsellor: a waiting call, now
     URGENT = "urgent"
     STARVATION = "starvation"
     PRIORITY = "priority"

@@ -163,6 +163,7 @@ CALLBACK: Transitions[CallbackStatus] = Transitions(
             ("schedule", "requested", "scheduled", "callback.scheduled", "scheduled"),
             ("replan", "scheduled failed", "requested", "callback.replanned", "planned again"),
             ("dial", "scheduled", "in_progress", "callback.dialling", "dialled"),
+            ("call_early", "requested scheduled", "in_progress", "callback.started", "called early"),
             ("retry", "in_progress", "requested", "callback.retry", "tried again"),
             ("complete", "in_progress", "completed", "callback.completed", "completed"),
             ("fail", "scheduled in_progress", "failed", "callback.failed", "marked as failed"),

@@ -389,11 +389,11 @@ async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
         exclude_claims=[r.claim_id for r in open_requests if r.claim_id is not None],
     )
     ledgers = build_ledgers(rows.records(), agency.timezone, span.first_day, span.last_day)
-    skills = await _skills(uow, {r.service_id for r in open_requests if r.service_id})
+    skills = await service_skills(uow, {r.service_id for r in open_requests if r.service_id})
     policy = CallbackPolicy.of(agency)
     by_id = {str(r.id): r for r in open_requests}
     changed = 0
-    for plan in plan_callbacks([_ask(r, skills, policy) for r in open_requests], ledgers, now):
+    for plan in plan_callbacks([callback_ask(r, skills, policy) for r in open_requests], ledgers, now):
         request = by_id[plan.request_id]
         if isinstance(plan, Placement) and plan.reason != "kept":
             changed += await _place(uow, agency, request, plan, now)
@@ -402,14 +402,14 @@ async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
     return changed
 
 
-async def _skills(uow: UnitOfWork, service_ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+async def service_skills(uow: UnitOfWork, service_ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     if not service_ids:
         return {}
     rows = await uow.session.execute(select(Service.id, Service.skill).where(Service.id.in_(service_ids)))
     return {sid: skill for sid, skill in rows}
 
 
-def _ask(
+def callback_ask(
     request: CallbackRequest, skills: dict[uuid.UUID, str | None], policy: CallbackPolicy
 ) -> CallbackAsk:
     assert request.deadline_at is not None

@@ -54,12 +54,21 @@ from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, CallbackRequest, Counsellor, WalkInTicket
-from orchestrator.repositories.calendars import lock_counsellors
+from orchestrator.repositories.calendars import claim_time, lock_counsellors
 from orchestrator.repositories.queue import appointment_label
 from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
+from orchestrator.scheduling.callbacks import call_early
 from orchestrator.scheduling.queue import DeskCounsellor, Reason, WorkDecision, WorkKind, next_works
-from orchestrator.scheduling.transitions import APPOINTMENT, TICKET, AppointmentStatus, TicketStatus
+from orchestrator.scheduling.transitions import (
+    APPOINTMENT,
+    CALLBACK,
+    TICKET,
+    AppointmentStatus,
+    CallbackStatus,
+    TicketStatus,
+)
 from orchestrator.services import admin, audit
+from orchestrator.services.callbacks import CallbackPolicy, callback_ask, service_skills
 from orchestrator.services.commands import Actor, Channel, principal_of
 from orchestrator.services.queue_common import (
     QUEUE_ROLES,
@@ -198,8 +207,8 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
     count = FIRST_CANDIDATES
     for _ in range(MAX_CLAIM_ROUNDS):
         candidates, rest = _ranked(desk, snapshot, count)
-        if not candidates:
-            return None
+        if not candidates:  # nothing due, no walk-in suits them: a waiting callback, now
+            return await _early_callback(uow, caller, counsellor, agency, desk, now)
         first = candidates[0]
         if first.kind is WorkKind.APPOINTMENT:
             view = await _start_appointment(uow, caller, counsellor, snapshot, first)
@@ -270,6 +279,83 @@ async def _due_callback(
     )
     label = f"Rappel {request.phone or ''}".strip()
     return WorkView(decision, counsellor, request.service_id, label, callback=request)
+
+
+async def _early_callback(
+    uow: UnitOfWork,
+    caller: Principal,
+    counsellor: Counsellor,
+    agency: Agency,
+    desk: DeskCounsellor,
+    now: datetime,
+) -> WorkView | None:
+    """An idle counsellor who works by phone calls a waiting callback now (``call_early``): its
+    claim moves to them, from now; the person is called sooner than planned."""
+    if "phone" not in counsellor.modes:
+        return None
+    waiting = list(
+        await uow.session.scalars(
+            select(CallbackRequest)
+            .where(
+                CallbackRequest.agency_id == agency.id,
+                CallbackRequest.status.in_((CallbackStatus.REQUESTED, CallbackStatus.SCHEDULED)),
+                CallbackRequest.deadline_at > now,
+                CallbackRequest.service_id.is_not(None),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not waiting:
+        return None
+    policy = CallbackPolicy.of(agency)
+    skills = await service_skills(uow, {r.service_id for r in waiting if r.service_id})
+    pick = call_early(
+        [callback_ask(r, skills, policy) for r in waiting],
+        skills=frozenset(counsellor.skills),
+        languages=frozenset(counsellor.languages),
+        now=now,
+        free_until=desk.next_commitment(now),
+    )
+    if pick is None:
+        return None
+    request = next(r for r in waiting if str(r.id) == pick.id)
+    claim_id = await claim_time(
+        uow.session,
+        agency_id=agency.id,
+        counsellor_id=counsellor.id,
+        starts_at=now,
+        ends_at=now + pick.duration,
+        kind="callback",
+        now=now,
+        replacing=request.claim_id,
+    )
+    if claim_id is None:
+        return None  # the time was taken meanwhile: nothing to hand out now
+    planned = request.scheduled_at
+    request.status = CALLBACK.move("call_early", request.status).target
+    request.counsellor_id, request.claim_id, request.scheduled_at = counsellor.id, claim_id, now
+    request.started_at, request.updated_at, request.attempts = now, now, request.attempts + 1
+    request.placement_reason = "called_early"
+    audit.record(
+        uow,
+        actor=caller.actor,
+        action="callback.started",
+        entity=request,
+        agency_id=agency.id,
+        counsellor_id=counsellor.id,
+        reason="called_early",
+        planned_at=planned.isoformat() if planned else None,
+    )
+    assert request.service_id is not None
+    decision = WorkDecision(
+        WorkKind.CALLBACK,
+        str(request.id),
+        Reason.CALLBACK_EARLY,
+        detail=(("planned_at", planned.isoformat() if planned else ""),),
+    )
+    return WorkView(
+        decision, counsellor, request.service_id, f"Rappel {request.phone or ''}".strip(), callback=request
+    )
 
 
 async def _called(
