@@ -135,14 +135,13 @@ class Server:
             time.sleep(0.2)
 
     def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) used by the server process so far (Linux /proc; else None)."""
+        """CPU time (user + system) used by the server so far: its process and every API process
+        it started (``--workers``: one per core with external servers)."""
         if self.proc is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        from bench_booking_http import ServerCpu
+
+        return ServerCpu(self.proc.pid).seconds()
 
     def stop(self) -> None:
         if self.proc is not None:
