@@ -13,8 +13,6 @@ Medians of 5 runs; no database (the queries around them are the same as any othe
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,6 +23,8 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import report
 
 from orchestrator import ical
 from orchestrator.channels.calendar import render
@@ -129,15 +129,5 @@ def run() -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="write the result dict to this file")
-    ns = parser.parse_args()
-    text = json.dumps(run(), indent=2)
-    print(text)
-    if ns.json:
-        ns.json.write_text(text + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    report.main(run, __doc__)

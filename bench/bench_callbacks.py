@@ -19,8 +19,6 @@ allocator makes on time against a separate phone team with the same staff.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import report
 
 from orchestrator.scheduling.callbacks import CallbackAsk, Placement, plan_callbacks
 from orchestrator.scheduling.ledger import Ledger
@@ -179,15 +179,5 @@ def run() -> dict[str, Any]:
     return {"speed": speed(), "simulated_day": simulated_days()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="write the result dict to this file")
-    ns = parser.parse_args()
-    text = json.dumps(run(), indent=2)
-    print(text)
-    if ns.json:
-        ns.json.write_text(text + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    report.main(run, __doc__)

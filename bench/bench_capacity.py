@@ -7,8 +7,6 @@ unified) is kept in the results, so the README's figures come from this run.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import report
 
 from orchestrator.scheduling.agency_sim import PROFILES, simulate
 from orchestrator.scheduling.capacity import BOOKING, CALLBACK, WALK_IN, Demand, plan_day
@@ -92,15 +92,5 @@ def run(days: int = 22) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="write the result dict to this file")
-    ns = parser.parse_args()
-    text = json.dumps(run(), indent=2)
-    print(text)
-    if ns.json:
-        ns.json.write_text(text + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    report.main(run, __doc__)

@@ -20,9 +20,7 @@ writes outbox rows and enqueues their jobs, as a request's after-commit hook doe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -34,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import report
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
@@ -259,15 +260,5 @@ def run() -> dict[str, Any]:
         del embedded
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="write the result dict to this file")
-    ns = parser.parse_args()
-    text = json.dumps(run(), indent=2)
-    print(text)
-    if ns.json:
-        ns.json.write_text(text + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    report.main(run, __doc__)
