@@ -37,12 +37,14 @@ from orchestrator.scheduling.capacity import (
     BOOKING,
     CALLBACK,
     WALK_IN,
+    CapacityPlan,
     Demand,
+    Reservation,
     Targets,
     apply_plan,
     plan_day,
 )
-from orchestrator.scheduling.erlang import mean_wait
+from orchestrator.scheduling.intervals import merge
 from orchestrator.scheduling.ledger import Ledger
 from orchestrator.scheduling.queue import (
     DeskCounsellor,
@@ -309,7 +311,7 @@ class _Day:
         self.placed: dict[str, tuple[str, datetime]] = {}
         self.pending_estimates: dict[str, tuple[float, float]] = {}
         self.next_replan = datetime.min.replace(tzinfo=UTC)
-        self.reservations: tuple[Any, ...] = ()
+        self.reservations: tuple[Reservation, ...] = ()
         self.spec = ServiceSpec(
             _SERVICE,
             timedelta(minutes=profile.appointment_minutes),
@@ -326,12 +328,10 @@ class _Day:
         opening = wall_to_utc(self.day, time(p.hours[0][0]), TZ)
         desks = []
         booking, walk_in, callback = p.silos()
-        split = [BOOKING_CH] * booking + [WALK_IN] * walk_in + [CALLBACK] * callback
+        split = [BOOKING] * booking + [WALK_IN] * walk_in + [CALLBACK] * callback
         for i in range(p.counsellors):
             serves = (
-                frozenset({split[i]})
-                if self.policy == "siloed"
-                else frozenset({BOOKING_CH, WALK_IN, CALLBACK})
+                frozenset({split[i]}) if self.policy == "siloed" else frozenset({BOOKING, WALK_IN, CALLBACK})
             )
             coach = math.floor((i + 1) * p.coaching_share) > math.floor(i * p.coaching_share)
             skills = frozenset({"registration", "coaching"} if coach else {"registration"})
@@ -355,18 +355,18 @@ class _Day:
 
     def book(self) -> None:
         """Web bookings, made ahead: placed the week before, in the order they were asked."""
-        desks = [d for d in self.desks if BOOKING_CH in d.serves]
+        desks = [d for d in self.desks if BOOKING in d.serves]
         if self.policy == "unified":
             self.reservations = self.plan([self._ledger(d) for d in desks]).reservations
         ahead = wall_to_utc(self.day, time(0), TZ) - timedelta(days=7)
-        for person in (x for x in self.people if x.channel == BOOKING_CH and not x.by_sms):
+        for person in (x for x in self.people if x.channel == BOOKING and not x.by_sms):
             self.place(person, ahead, person.at)
 
     def place(self, person: Person, now: datetime, earliest: datetime) -> None:
         """Book ``person`` at the first free slot from ``earliest`` on (the real ``free_slots``
         on the booking counsellors' ledgers, with the plan's reservations when unified)."""
         p = self.profile
-        desks = [d for d in self.desks if BOOKING_CH in d.serves]
+        desks = [d for d in self.desks if BOOKING in d.serves]
         ledgers = [apply_plan(self._ledger(d, now), self.reservations) for d in desks]
         request = SlotRequest(language=person.language, limit=1)
         slots = free_slots(self.spec, ledgers, Interval(earliest, self.close), now, request, tz=TZ)
@@ -384,7 +384,7 @@ class _Day:
         grace = p.no_show_grace if self.policy == "unified" else timedelta(0)
         self.push(slot.start + grace, "due", desk.id)
 
-    def plan(self, ledgers: list[Ledger]) -> Any:
+    def plan(self, ledgers: list[Ledger]) -> CapacityPlan:
         p = self.profile
         hours = p.open_hours()
         booked = (p.bookings_per_day + p.sms_bookings_per_day) / len(hours)
@@ -409,7 +409,7 @@ class _Day:
             languages=desk.languages,
             modes=_ALL_MODES,
             working=_working(desk.periods, self.day, _ALL_MODES),
-            booked=_merged(
+            booked=merge(
                 [Interval(s, e) for s, e, _ in desk.appointments]
                 + [Interval(s, s + timedelta(minutes=x.minutes)) for s, x in desk.calls]
             ),
@@ -421,7 +421,7 @@ class _Day:
     def run(self) -> DayLog:
         self.book()
         for person in self.people:
-            if person.channel != BOOKING_CH:
+            if person.channel != BOOKING:
                 self.push(person.at, person.channel, person)
             elif person.by_sms:
                 self.push(person.at, "sms_booking", person)
@@ -472,7 +472,7 @@ class _Day:
             skills=desk.skills,
             languages=desk.languages,
             modes=_ALL_MODES,
-            commitments=tuple(_merged(commitments)),
+            commitments=tuple(merge(commitments)),
             busy_until=desk.free_at if desk.free_at > now else None,
         )
 
@@ -626,21 +626,6 @@ class _Day:
                 self.push(plan.start, "call_due", plan.request_id)
 
 
-BOOKING_CH = "booking"
-
-
-def _span(start: datetime, end: datetime) -> tuple[int, int]:
-    from orchestrator.scheduling.intervals import to_micros
-
-    return (to_micros(start), to_micros(end))
-
-
-def _merged(intervals: list[Interval]) -> list[Interval]:
-    from orchestrator.scheduling.intervals import merge
-
-    return merge(intervals)
-
-
 # --- many days, both policies, the report -------------------------------------------------------
 
 
@@ -685,20 +670,20 @@ def summarise(profile: Profile, logs: Sequence[DayLog]) -> dict[str, Any]:
             and (priority is None or s.person.priority == priority)
         ]
 
-    walk, call, booked = waits(WALK_IN), waits(CALLBACK), waits(BOOKING_CH)
+    walk, call, booked = waits(WALK_IN), waits(CALLBACK), waits(BOOKING)
     both = walk + call
     priority = waits(WALK_IN, priority=True) + waits(CALLBACK, priority=True)
     others = waits(WALK_IN, priority=False) + waits(CALLBACK, priority=False)
     calls = [s for s in served if s.person.channel == CALLBACK]
-    bookings = [s for s in served if s.person.channel == BOOKING_CH]
+    bookings = [s for s in served if s.person.channel == BOOKING]
     # everyone who came for a service (a booked no-show did not)
-    everyone = [s for s in served if s.person.shows or s.person.channel != BOOKING_CH]
+    everyone = [s for s in served if s.person.shows or s.person.channel != BOOKING]
     busy = sum(log.busy_minutes for log in logs)
     estimates = [e for log in logs for e in log.estimates]
     working = sum(log.working_minutes for log in logs)
     by_hour: dict[int, list[float]] = {}
     for item in served:
-        if item.person.channel != BOOKING_CH and item.started is not None:
+        if item.person.channel != BOOKING and item.started is not None:
             hour = item.person.at.astimezone(zone(TZ)).hour
             by_hour.setdefault(hour, []).append(_minutes(item.started - item.person.at))
     return {
@@ -788,4 +773,4 @@ def fcfs_mean_wait(
     return total / customers
 
 
-__all__ = ["PROFILES", "Profile", "draw_day", "fcfs_mean_wait", "mean_wait", "simulate"]
+__all__ = ["PROFILES", "Profile", "draw_day", "fcfs_mean_wait", "simulate"]
