@@ -161,9 +161,6 @@ async def add_external_calendar(
     return _calendar(calendar_import.CalendarHealth(created, 0), clock())
 
 
-UPLOAD_LIMIT = MAX_BYTES
-
-
 @post(
     "/api/v1/counsellors/{counsellor_id:uuid}/external-calendars/upload",
     status_code=201,
@@ -179,10 +176,10 @@ async def upload_external_calendar(
 ) -> ExternalCalendarRead:
     """Import busy time from an iCalendar file (the request body, ``text/calendar``, at most
     5 MB) exported from any calendar app; a snapshot: upload again to update it."""
-    if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
+    if int(request.headers.get("content-length") or 0) > MAX_BYTES:
         raise PayloadTooLarge("the file is larger than 5 MB")
     body = await request.body()
-    if len(body) > UPLOAD_LIMIT:
+    if len(body) > MAX_BYTES:
         raise PayloadTooLarge("the file is larger than 5 MB")
     health = await calendar_import.upload_calendar(
         uow,

@@ -14,7 +14,6 @@ from litestar.params import QueryParameter
 from orchestrator.channels.http import Caller, Clock, Id, UoW
 from orchestrator.channels.openapi import problems
 from orchestrator.errors import Invalid
-from orchestrator.scheduling.rules import zone
 from orchestrator.services import capacity
 
 
@@ -62,21 +61,11 @@ Day = Annotated[
 async def _plan(
     agency_id: uuid.UUID, day: str | None, uow: UoW, principal: Caller, clock: Clock, *, fresh: bool
 ) -> PlanRead:
-    now = clock()
-    if day is None:
-        wanted = None
-    else:
-        try:
-            wanted = date.fromisoformat(day)
-        except ValueError:
-            raise Invalid("date", "a date as YYYY-MM-DD") from None
-    from orchestrator.models import Agency
-
-    agency = await uow.session.get(Agency, agency_id)
-    tz = agency.timezone if agency is not None else "UTC"
-    document = await capacity.plan_for(
-        uow, principal, agency_id, wanted or now.astimezone(zone(tz)).date(), now=now, fresh=fresh
-    )
+    try:
+        wanted = date.fromisoformat(day) if day is not None else None
+    except ValueError:
+        raise Invalid("date", "a date as YYYY-MM-DD") from None
+    document = await capacity.plan_for(uow, principal, agency_id, wanted, now=clock(), fresh=fresh)
     return msgspec.convert(document, PlanRead)
 
 

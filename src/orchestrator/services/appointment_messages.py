@@ -193,7 +193,9 @@ async def notify(
 ) -> None:
     """After a move or a cancellation: withdraw the old reminders, record the new messages."""
     await withdraw_reminders(uow, appointment)
-    service = await uow.session.scalar(select(Service.name).where(Service.id == appointment.service_id))
+    service = None  # its name is in e-mails only: no query for people we only text
+    if any(channel == "email" for channel, _ in _channels(seeker)):
+        service = await uow.session.scalar(select(Service.name).where(Service.id == appointment.service_id))
     rows = appointment_messages(
         uow, appointment, seeker, agency, event, service=service or "", now=now, by_sms=by_sms
     )

@@ -159,13 +159,13 @@ async def plan_for(
     uow: UnitOfWork,
     principal: Principal | None,
     agency_id: uuid.UUID,
-    day: date,
+    day: date | None,
     *,
     now: datetime,
     fresh: bool,
 ) -> dict[str, Any]:
-    """The agency's plan of ``day`` for its staff: the stored one, or (none yet, or ``fresh``:
-    a manager asked) computed now."""
+    """The agency's plan of local ``day`` (None: today in the agency's zone) for its staff: the
+    stored one, or (none yet, or ``fresh``: a manager asked) computed now."""
     if fresh:
         require_in_agency(principal, agency_id, Role.ADMIN, Role.MANAGER)
     else:
@@ -173,6 +173,7 @@ async def plan_for(
     agency = await uow.session.get(Agency, agency_id)
     if agency is None or not agency.active:
         raise NotFound(f"no agency {agency_id}", code="not_found")
+    day = day or now.astimezone(zone(agency.timezone)).date()
     if not fresh:
         stored = await uow.session.get(CapacityPlan, (agency_id, day))
         if stored is not None:
