@@ -129,6 +129,24 @@ async def _add(client: Any, world: dict[str, Any], url: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+async def _public_starts(
+    client: Any, world: dict[str, Any], day: str = "2026-03-03", **headers: str
+) -> set[str]:
+    """The starts offered on ``day`` between 9:00 and 12:00 (Paris)."""
+    r = await client.get(
+        "/api/v1/availability",
+        params={
+            "agency_id": world["agency"]["id"],
+            "service_id": world["service"]["id"],
+            "from": f"{day}T09:00:00+01:00",
+            "to": f"{day}T12:00:00+01:00",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    return {s["starts_at"] for s in r.json()["slots"]}
+
+
 async def test_a_weekly_meeting_with_exceptions_becomes_busy_time(
     client, world, sessions, clock, calendar_server, enqueued
 ):
@@ -146,16 +164,7 @@ async def test_a_weekly_meeting_with_exceptions_becomes_busy_time(
     assert (utc(2026, 3, 3, 23), utc(2026, 3, 4, 23)) in blocks  # the all-day training
     assert not any(a == utc(2026, 3, 3, 11) for a, _ in blocks)  # the transparent lunch is free
     # availability no longer offers the meeting's hour
-    r = await client.get(
-        "/api/v1/availability",
-        params={
-            "agency_id": world["agency"]["id"],
-            "service_id": world["service"]["id"],
-            "from": "2026-03-02T09:00:00+01:00",
-            "to": "2026-03-02T12:00:00+01:00",
-        },
-    )
-    starts = {s["starts_at"] for s in r.json()["slots"]}
+    starts = await _public_starts(client, world, "2026-03-02")
     assert "2026-03-02T09:00:00Z" not in starts and "2026-03-02T10:00:00Z" in starts
     # an unchanged calendar is a 304, and its blocks stay
     assert await tasks.sync_calendar(_ctx(sessions, clock), added["id"]) == "unchanged"
@@ -251,21 +260,6 @@ async def _alerts(sessions: Any, kind: str) -> list[tuple[str, str]]:
         return [(to, body) for to, body in rows]
 
 
-async def _public_starts(client: Any, world: dict[str, Any], **headers: str) -> set[str]:
-    r = await client.get(
-        "/api/v1/availability",
-        params={
-            "agency_id": world["agency"]["id"],
-            "service_id": world["service"]["id"],
-            "from": "2026-03-03T09:00:00+01:00",
-            "to": "2026-03-03T12:00:00+01:00",
-        },
-        headers=headers,
-    )
-    assert r.status_code == 200, r.text
-    return {s["starts_at"] for s in r.json()["slots"]}
-
-
 async def test_a_stale_calendar_withholds_online_slots_and_tells_staff_once(
     client, world, sessions, clock, calendar_server
 ):
@@ -322,16 +316,7 @@ async def test_an_uploaded_file_is_busy_time_and_a_snapshot(client, world, sessi
     assert (utc(2026, 3, 2, 9), utc(2026, 3, 2, 10)) in await _blocks(sessions)
     assert await tasks.sync_calendar(_ctx(sessions, clock), uploaded["id"]) == "uploaded"  # never fetched
     clock.advance(hours=10)  # far beyond the stale threshold: a snapshot never withholds slots
-    r = await client.get(
-        "/api/v1/availability",
-        params={
-            "agency_id": world["agency"]["id"],
-            "service_id": world["service"]["id"],
-            "from": "2026-03-03T09:00:00+01:00",
-            "to": "2026-03-03T12:00:00+01:00",
-        },
-    )
-    assert r.json()["slots"]
+    assert await _public_starts(client, world)
     (listed,) = (await client.get(path.removesuffix("/upload"), headers=ADMIN)).json()
     assert listed["lag_seconds"] == 36_000 and listed["uploaded"]
 
