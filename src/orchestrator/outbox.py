@@ -10,15 +10,17 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import Table
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import JobSeeker, Notification
+from orchestrator.repositories.writes import NewRow, insert_together
 from orchestrator.scheduling.sms import shape
 
 SEND_JOB = "send_notification"
+NOTIFICATIONS = cast(Table, Notification.__table__)
 
 
 def sms_recipient(job_seeker: JobSeeker | None) -> str | None:
@@ -30,11 +32,11 @@ def sms_recipient(job_seeker: JobSeeker | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message to record: its insert, and whether it should be sent right after commit."""
+    """One message to record: its row, and whether it should be sent right after commit."""
 
     id: uuid.UUID
     channel: str
-    insert: Insert
+    row: NewRow
     due_now: bool
 
 
@@ -71,8 +73,8 @@ def message(
     }
     if send_after is not None:
         values["next_attempt_at"] = send_after
-    statement = insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return Outgoing(values["id"], channel, statement, due_now=send_after is None)
+    row = NewRow(NOTIFICATIONS, values, skip_duplicate=("dedupe_key",))
+    return Outgoing(values["id"], channel, row, due_now=send_after is None)
 
 
 def send_after_commit(uow: UnitOfWork, messages: Iterable[Outgoing]) -> None:
@@ -91,8 +93,7 @@ def job_id(notification_id: uuid.UUID | str, attempts: int) -> str:
 
 async def record(uow: UnitOfWork, outgoing: Outgoing) -> bool:
     """Write one message now and send it after commit. Returns True if it is new."""
-    result = await uow.session.execute(outgoing.insert)
-    new = bool(result.rowcount)  # type: ignore[attr-defined]
+    new = bool(await insert_together(uow.session, [outgoing.row]))
     if new:
         send_after_commit(uow, [outgoing])
     return new

@@ -199,5 +199,5 @@ async def notify(
     rows = appointment_messages(
         uow, appointment, seeker, agency, event, service=service or "", now=now, by_sms=by_sms
     )
-    await insert_together(uow.session, [row.insert for row in rows])
+    await insert_together(uow.session, [message.row for message in rows])
     outbox.send_after_commit(uow, rows)

@@ -21,7 +21,7 @@ from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time, service_spec
 from orchestrator.repositories.ledgers import LedgerRows, load_ledger_records
-from orchestrator.repositories.writes import insert_of, insert_together
+from orchestrator.repositories.writes import insert_together, row_of
 from orchestrator.scheduling.availability import (
     ServiceSpec,
     Slot,
@@ -528,10 +528,10 @@ async def book_appointment(
     await insert_together(
         uow.session,
         [
-            insert_of(seeker),
-            insert_of(appointment),
-            insert_of(booked),
-            *(row.insert for row in messages),
+            row_of(seeker),
+            row_of(appointment),
+            row_of(booked),
+            *(message.row for message in messages),
         ],
     )
     outbox.send_after_commit(uow, messages)

@@ -29,7 +29,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
 from orchestrator.repositories.calendars import claim_time, live_claims
-from orchestrator.repositories.writes import insert_of, insert_together
+from orchestrator.repositories.writes import insert_together, row_of
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
@@ -203,8 +203,8 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
         priority=ticket.priority,
     )
     # the person, the ticket and its audit row: one round trip (the counter rows are locked)
-    writes = [insert_of(seeker)] if seeker is not None else []
-    await insert_together(uow.session, [*writes, insert_of(ticket), insert_of(issued)])
+    writes = [row_of(seeker)] if seeker is not None else []
+    await insert_together(uow.session, [*writes, row_of(ticket), row_of(issued)])
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
     # a new ticket moves nobody forward: counters only, no "soon" SMS
