@@ -232,14 +232,22 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
 
 CALLBACK_EARLY = timedelta(minutes=5)  # a callback may be started this long before its time
 
+# One statement: the callback the counsellor has in hand (then nothing is started), else their
+# scheduled callback whose time has come, started (``SKIP LOCKED``: two desks never start it twice).
 _DUE_CALLBACK = text(
     """
-UPDATE callback_requests SET status = 'in_progress', started_at = :now, updated_at = :now,
-       attempts = attempts + 1
- WHERE id = (SELECT id FROM callback_requests
-              WHERE counsellor_id = :counsellor AND status = 'scheduled' AND scheduled_at <= :due
-              ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id
+WITH in_hand AS (
+    SELECT id FROM callback_requests WHERE counsellor_id = :counsellor AND status = 'in_progress' LIMIT 1
+), started AS (
+    UPDATE callback_requests SET status = 'in_progress', started_at = :now, updated_at = :now,
+           attempts = attempts + 1
+     WHERE id = (SELECT id FROM callback_requests
+                  WHERE counsellor_id = :counsellor AND status = 'scheduled' AND scheduled_at <= :due
+                    AND NOT EXISTS (SELECT 1 FROM in_hand)
+                  ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id
+)
+SELECT (SELECT id FROM in_hand) AS in_hand, (SELECT id FROM started) AS started
 """
 )
 
@@ -249,16 +257,13 @@ async def _due_callback(
 ) -> WorkView | None:
     """The counsellor's callback whose reserved time has come, started; 409 ``busy`` while one
     is in progress. Its time was claimed for it, so it goes before the queue like an appointment."""
-    in_hand = await uow.session.scalar(
-        select(CallbackRequest.id).where(
-            CallbackRequest.counsellor_id == counsellor.id, CallbackRequest.status == "in_progress"
+    in_hand, found = (
+        await uow.session.execute(
+            _DUE_CALLBACK, {"counsellor": counsellor.id, "now": now, "due": now + CALLBACK_EARLY}
         )
-    )
+    ).one()
     if in_hand is not None:
         raise Conflict("record the outcome of the current callback first", code="busy", current=str(in_hand))
-    found = await uow.session.scalar(
-        _DUE_CALLBACK, {"counsellor": counsellor.id, "now": now, "due": now + CALLBACK_EARLY}
-    )
     if found is None:
         return None
     request = await uow.session.get(CallbackRequest, found, populate_existing=True)
