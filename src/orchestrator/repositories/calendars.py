@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Uuid, or_, text
+from sqlalchemy import DateTime, String, Uuid, bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Claim, Service
+from orchestrator.repositories.writes import NewRow, insert_guarded
 from orchestrator.scheduling.availability import ServiceSpec
 from orchestrator.scheduling.types import Mode
 
@@ -53,6 +54,22 @@ _CLAIM_TIME = text(
 ).columns(claim_time=Uuid)
 
 
+_ARGUMENTS = (
+    ("agency_id", Uuid()),
+    ("counsellor_id", Uuid()),
+    ("starts_at", DateTime(timezone=True)),
+    ("ends_at", DateTime(timezone=True)),
+    ("kind", String()),
+    ("now", DateTime(timezone=True)),
+    ("expires_at", DateTime(timezone=True)),
+    ("replacing", Uuid()),
+)
+# the same call as the guard of a write (its rows are inserted only if the claim was made)
+_CLAIM_GUARD = select(
+    func.claim_time(*(bindparam(name, type_=type_) for name, type_ in _ARGUMENTS), type_=Uuid).label("id")
+)
+
+
 async def claim_time(
     session: AsyncSession,
     *,
@@ -64,6 +81,7 @@ async def claim_time(
     now: datetime,
     expires_at: datetime | None = None,
     replacing: uuid.UUID | None = None,
+    rows: Sequence[NewRow] = (),
 ) -> uuid.UUID | None:
     """Claim ``[starts_at, ends_at)`` of the counsellor: the new claim's id, or None if it
     overlaps a live claim of theirs. One round trip (the ``claim_time`` database function).
@@ -73,18 +91,22 @@ async def claim_time(
     run), releases ``replacing`` and inserts, all in a subtransaction: the winner keeps the lock
     until commit; a loser's lock and changes are undone at once, so losers never hold up others
     while they compute alternatives, and if the new claim fails the old one is still there.
+
+    ``rows`` are written in the same statement if (and only if) the claim is made; a value
+    ``writes.GUARD_ID`` in them stands for the new claim's id (the booking's appointment).
     """
-    claimed: uuid.UUID | None = await session.scalar(
-        _CLAIM_TIME,
-        {
-            "agency_id": agency_id,
-            "counsellor_id": counsellor_id,
-            "starts_at": starts_at,
-            "ends_at": ends_at,
-            "kind": kind,
-            "now": now,
-            "expires_at": expires_at,
-            "replacing": replacing,
-        },
-    )
+    params = {
+        "agency_id": agency_id,
+        "counsellor_id": counsellor_id,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "kind": kind,
+        "now": now,
+        "expires_at": expires_at,
+        "replacing": replacing,
+    }
+    if rows:
+        guarded: uuid.UUID | None = await insert_guarded(session, _CLAIM_GUARD, params, rows)
+        return guarded
+    claimed: uuid.UUID | None = await session.scalar(_CLAIM_TIME, params)
     return claimed

@@ -7,6 +7,11 @@ exactly once and checks foreign keys at the end of the statement, so a row may r
 inserted by an earlier clause (an appointment its new job seeker). Used where a request creates
 several rows at once (a booking: job seeker, appointment, audit event, notifications).
 
+A guarded write (:func:`insert_guarded`) puts a statement that returns an id first (the claim
+of counsellor time, ``claim_time()``) and inserts the rows only if that id is not NULL; a row's
+value :data:`GUARD_ID` stands for that id (an appointment's ``claim_id``). A booking's claim and
+its rows are then one statement, and a lost race writes nothing.
+
 The statement depends only on the *shape* of the rows (tables, columns, conflict targets), so it
 is built once per shape with bound parameters and kept: a booking pays for binding its values,
 not for building and compiling an ``INSERT`` per row (that was a quarter of a booking's CPU).
@@ -19,11 +24,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Table, bindparam, inspect
+from sqlalchemy import CTE, CursorResult, Executable, Select, Table, bindparam, inspect, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SHAPES_KEPT = 256  # distinct row shapes whose statement is kept (a handful occur in practice)
+
+
+class _GuardId:
+    def __repr__(self) -> str:
+        return "GUARD_ID"
+
+
+GUARD_ID: Any = _GuardId()  # a row value standing for the id the guard of the same statement returns
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +47,12 @@ class NewRow:
     values: dict[str, Any]
     skip_duplicate: tuple[str, ...] = ()
 
-    def shape(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-        return self.table.name, tuple(self.values), self.skip_duplicate
+    def shape(self) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        guarded = tuple(key for key, value in self.values.items() if value is GUARD_ID)
+        return self.table.name, tuple(self.values), self.skip_duplicate, guarded
+
+    def params(self, i: int) -> dict[str, Any]:
+        return {f"r{i}_{key}": value for key, value in self.values.items() if value is not GUARD_ID}
 
 
 def row_of(entity: Any) -> NewRow:
@@ -51,30 +68,45 @@ def row_of(entity: Any) -> NewRow:
 _STATEMENTS: dict[tuple[Any, ...], Executable] = {}
 
 
-def _statement(rows: Sequence[NewRow]) -> Executable:
-    shape = tuple(row.shape() for row in rows)
+def _statement(rows: Sequence[NewRow], guard: Select[Any] | None = None) -> Executable:
+    shape = (id(guard), *(row.shape() for row in rows))
     statement = _STATEMENTS.get(shape)
     if statement is None:
         if len(_STATEMENTS) >= SHAPES_KEPT:
             _STATEMENTS.clear()
-        statement = _STATEMENTS[shape] = _build(rows)
+        statement = _STATEMENTS[shape] = _build(rows, guard)
     return statement
 
 
-def _build(rows: Sequence[NewRow]) -> Executable:
-    inserts = []
-    for i, row in enumerate(rows):
-        columns = row.table.c
-        one = insert(row.table).values(
-            {key: bindparam(f"r{i}_{key}", type_=columns[key].type) for key in row.values}
-        )
-        if row.skip_duplicate:
-            one = one.on_conflict_do_nothing(index_elements=list(row.skip_duplicate))
-        inserts.append(one)
+def _build(rows: Sequence[NewRow], guard: Select[Any] | None) -> Executable:
+    guarded = guard.cte("guard") if guard is not None else None
+    inserts = [_insert(i, row, guarded) for i, row in enumerate(rows)]
+    statement: Executable
+    if guarded is not None:
+        statement = select(guarded.c.id).add_cte(*(one.cte(f"write_{i}") for i, one in enumerate(inserts)))
+        return statement
     *first, last = inserts
-    if first:
-        return last.add_cte(*(one.cte(f"write_{i}") for i, one in enumerate(first)))
-    return last
+    statement = last.add_cte(*(one.cte(f"write_{i}") for i, one in enumerate(first))) if first else last
+    return statement
+
+
+def _insert(i: int, row: NewRow, guarded: CTE | None) -> Any:
+    columns = row.table.c
+
+    def value(key: str) -> Any:
+        if row.values[key] is GUARD_ID:
+            assert guarded is not None, "GUARD_ID needs a guard"
+            return guarded.c.id
+        return bindparam(f"r{i}_{key}", type_=columns[key].type)
+
+    if guarded is None:
+        one = insert(row.table).values({key: value(key) for key in row.values})
+    else:
+        chosen = select(*(value(key).label(key) for key in row.values)).where(guarded.c.id.is_not(None))
+        one = insert(row.table).from_select(list(row.values), chosen.select_from(guarded))
+    if row.skip_duplicate:
+        one = one.on_conflict_do_nothing(index_elements=list(row.skip_duplicate))
+    return one
 
 
 async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
@@ -82,6 +114,15 @@ async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
     the *last* one inserted (0 when it was a skipped duplicate)."""
     if not rows:
         return 0
-    params = {f"r{i}_{key}": value for i, row in enumerate(rows) for key, value in row.values.items()}
+    params = {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}
     result: CursorResult[Any] = await session.execute(_statement(rows), params)  # type: ignore[assignment]
     return result.rowcount
+
+
+async def insert_guarded(
+    session: AsyncSession, guard: Select[Any], guard_params: dict[str, Any], rows: Sequence[NewRow]
+) -> Any:
+    """Run ``guard`` (a statement built once, selecting one column ``id``) and, only if the id
+    it returns is not NULL, insert ``rows`` — one statement; returns the id."""
+    params = {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}
+    return await session.scalar(_statement(rows, guard), {**guard_params, **params})

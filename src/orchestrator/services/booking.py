@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, select, update
@@ -21,7 +21,7 @@ from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time, service_spec
 from orchestrator.repositories.ledgers import LedgerRows, load_ledger_records
-from orchestrator.repositories.writes import insert_together, row_of
+from orchestrator.repositories.writes import GUARD_ID, NewRow, insert_together, row_of
 from orchestrator.scheduling.availability import (
     ServiceSpec,
     Slot,
@@ -320,11 +320,13 @@ async def _secure(
     expires_at: datetime | None = None,
     replacing: uuid.UUID | None = None,
     priority: bool = False,
+    rows_for: Callable[[Slot], Sequence[NewRow]] | None = None,
 ) -> tuple[Slot, uuid.UUID]:
     """Pick the slot at exactly ``start`` with the core, then claim it in the database
     (releasing ``replacing`` in the same step when moving an appointment). ``priority``: a person
     with priority needs booked by staff may take time the plan keeps for walk-ins and callbacks
-    (priority on every channel: they reach a counsellor sooner)."""
+    (priority on every channel: they reach a counsellor sooner). ``rows_for(slot)``: rows written
+    in the same statement as the claim, only if it is made (``GUARD_ID`` is the claim's id)."""
     exclude_claims = (replacing,) if replacing else ()
     window = Interval(start, start + ctx.spec.duration)
     named = [uuid.UUID(request.counsellor_id)] if request.counsellor_id else None
@@ -355,6 +357,7 @@ async def _secure(
             now=now,
             expires_at=expires_at,
             replacing=replacing,
+            rows=rows_for(slot) if rows_for else (),
         )
         if claim_id is not None:
             return slot, claim_id
@@ -465,14 +468,20 @@ async def book_appointment(
     ctx = await _booking(uow, body.actor, body.agency_id, body.service_id)
     seeker = _job_seeker(ctx.agency, body.job_seeker)
     hold = await _live_hold(uow, body, now) if body.hold_id else None
+    token, token_hash = new_manage_token()
+    draft = _Draft(uow, ctx, body, seeker, token, token_hash, now)
     if hold is not None:
         # the held time becomes the appointment's
         await uow.session.execute(
             update(Claim).where(Claim.id == hold.claim_id).values(kind="appointment", expires_at=None)
         )
-        claim_id, counsellor_id, reason, start = hold.claim_id, hold.counsellor_id, "held", hold.starts_at
+        assert hold.claim_id is not None
+        await insert_together(
+            uow.session, draft.rows(hold.counsellor_id, hold.claim_id, "held", hold.starts_at)
+        )
     else:
-        slot, claim_id = await _secure(
+        # the claim, the person, the appointment, its audit row and its notifications: one statement
+        _, claim_id = await _secure(
             uow,
             ctx,
             start=body.starts_at,
@@ -481,61 +490,75 @@ async def book_appointment(
             now=now,
             kind="appointment",
             priority=ctx.staff is not None and seeker.priority > 0,
+            rows_for=lambda slot: draft.rows(
+                uuid.UUID(slot.counsellor_id), GUARD_ID, slot.reason, slot.start
+            ),
         )
-        counsellor_id, reason, start = uuid.UUID(slot.counsellor_id), slot.reason, slot.start
-    token, token_hash = new_manage_token()
-    appointment = Appointment(
-        id=uuid.uuid4(),
-        agency_id=ctx.agency.id,
-        service_id=ctx.service.id,
-        counsellor_id=counsellor_id,
-        job_seeker_id=seeker.id,
-        claim_id=claim_id,
-        starts_at=start,
-        ends_at=start + ctx.spec.duration,
-        mode=body.mode,
-        status=AppointmentStatus.CONFIRMED,
-        channel=body.channel.value,
-        created_by=body.actor.audit_name,
-        assignment_reason=reason,
-        manage_token_hash=token_hash,
-        sequence=0,
-        created_at=now,
-        updated_at=now,  # the invitation's DTSTAMP
-    )
-    booked = audit.event(
-        actor=appointment.created_by,
-        action="appointment.booked",
-        entity=appointment,
-        agency_id=ctx.agency.id,
-        counsellor_id=counsellor_id,
-        channel=appointment.channel,
-        starts_at=start.isoformat(),
-        reason=reason,
-    )
-    messages = appointment_messages(
-        uow,
-        appointment,
-        seeker,
-        ctx.agency,
-        "confirmed",
-        service=ctx.service.name,
-        now=now,
-        token=token,
-        by_sms=body.channel is Channel.SMS,
-    )
-    # the person, the appointment, its audit row and its notifications: one round trip
-    await insert_together(
-        uow.session,
-        [
-            row_of(seeker),
-            row_of(appointment),
-            row_of(booked),
-            *(message.row for message in messages),
-        ],
-    )
-    outbox.send_after_commit(uow, messages)
-    return appointment, token
+        draft.appointment.claim_id = claim_id
+    outbox.send_after_commit(uow, draft.messages)
+    return draft.appointment, token
+
+
+@dataclass
+class _Draft:
+    """A booking being written: the rows of the appointment for a given counsellor and time (the
+    person, the appointment, its audit row and its notifications); the last ones drafted win."""
+
+    uow: UnitOfWork
+    ctx: Booking
+    body: BookAppointment
+    seeker: JobSeeker
+    token: str
+    token_hash: str
+    now: datetime
+    appointment: Appointment = field(init=False)
+    messages: list[outbox.Outgoing] = field(init=False)
+
+    def rows(
+        self, counsellor_id: uuid.UUID, claim_id: uuid.UUID, reason: str, start: datetime
+    ) -> list[NewRow]:
+        ctx, body = self.ctx, self.body
+        self.appointment = appointment = Appointment(
+            id=uuid.uuid4(),
+            agency_id=ctx.agency.id,
+            service_id=ctx.service.id,
+            counsellor_id=counsellor_id,
+            job_seeker_id=self.seeker.id,
+            claim_id=claim_id,
+            starts_at=start,
+            ends_at=start + ctx.spec.duration,
+            mode=body.mode,
+            status=AppointmentStatus.CONFIRMED,
+            channel=body.channel.value,
+            created_by=body.actor.audit_name,
+            assignment_reason=reason,
+            manage_token_hash=self.token_hash,
+            sequence=0,
+            created_at=self.now,
+            updated_at=self.now,  # the invitation's DTSTAMP
+        )
+        event = audit.event(
+            actor=appointment.created_by,
+            action="appointment.booked",
+            entity=appointment,
+            agency_id=ctx.agency.id,
+            counsellor_id=counsellor_id,
+            channel=appointment.channel,
+            starts_at=start.isoformat(),
+            reason=reason,
+        )
+        self.messages = appointment_messages(
+            self.uow,
+            appointment,
+            self.seeker,
+            ctx.agency,
+            "confirmed",
+            service=ctx.service.name,
+            now=self.now,
+            token=self.token,
+            by_sms=body.channel is Channel.SMS,
+        )
+        return [row_of(self.seeker), row_of(appointment), row_of(event), *(m.row for m in self.messages)]
 
 
 async def get_appointment(uow: UnitOfWork, cmd: GetAppointment) -> Appointment:
