@@ -378,7 +378,7 @@ async def _availability(http: httpx.AsyncClient, world: dict[str, Any]) -> dict[
 async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -> dict[str, Any]:
     """The same request's snapshot load (SQL) and core computation, timed apart."""
     from orchestrator.db import make_engine, make_sessionmaker
-    from orchestrator.repositories.ledgers import load_ledger_records
+    from orchestrator.repositories.ledgers import ledger_params, load_ledger_records
     from orchestrator.scheduling.availability import ServiceSpec, SlotRequest, free_slots
     from orchestrator.scheduling.ledger import build_ledgers, ledger_range
     from orchestrator.scheduling.types import Interval
@@ -408,13 +408,15 @@ async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -
                 span = ledger_range(window, TZ)
                 records = await load_ledger_records(
                     session,
-                    agency_id=uuid.UUID(world["agency"]["id"]),
-                    first_day=span.first_day,
-                    last_day=span.last_day,
-                    since=span.since,
-                    until=span.until,
-                    now=now,
-                    skill="accompaniment",
+                    ledger_params(
+                        agency_id=uuid.UUID(world["agency"]["id"]),
+                        first_day=span.first_day,
+                        last_day=span.last_day,
+                        since=span.since,
+                        until=span.until,
+                        now=now,
+                        skill="accompaniment",
+                    ),
                 )
                 calendars = build_ledgers(records.records(), TZ, span.first_day, span.last_day)
                 load_ms.append((time.perf_counter() - t0) * 1000)

@@ -31,8 +31,7 @@ from orchestrator.scheduling.ledger import LedgerRecord
 from orchestrator.scheduling.rules import WeeklyRule
 from orchestrator.scheduling.types import Mode
 
-_LEDGERS = text(
-    """
+LEDGER_SQL = """
 SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.desk_since,
        r.weekdays, r.starts, r.ends, r.modes AS rule_modes, r.quotas, r.valid_froms, r.valid_untils,
        b.starts AS booked_starts, b.ends AS booked_ends, b.serving_starts, b.serving_ends,
@@ -92,7 +91,7 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
    AND (CAST(:ids AS uuid[]) IS NULL OR c.id = ANY(CAST(:ids AS uuid[])))
  ORDER BY c.id
 """
-).bindparams(
+LEDGER_BINDS = (
     bindparam("agency_id", type_=Uuid),
     bindparam("first_day", type_=Date),
     bindparam("last_day", type_=Date),
@@ -105,6 +104,7 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
     bindparam("withhold_stale", type_=Boolean),
     bindparam("with_plan", type_=Boolean),
 )
+_LEDGERS = text(LEDGER_SQL).bindparams(*LEDGER_BINDS)
 
 
 class CounsellorRow(NamedTuple):
@@ -121,8 +121,7 @@ class CounsellorRow(NamedTuple):
     active: bool = True
 
 
-async def load_ledger_records(
-    session: AsyncSession,
+def ledger_params(
     *,
     agency_id: uuid.UUID,
     first_day: date,
@@ -135,31 +134,32 @@ async def load_ledger_records(
     exclude_claims: Collection[uuid.UUID] = (),
     withhold_stale: bool = False,
     with_plan: bool = True,
-) -> LedgerRows:
-    """Active counsellors of the agency (with ``skill``; only ``counsellor_ids`` if given): their
-    profile and desk state, and their ledger record — rules valid on a day of
-    ``first_day..last_day``, live claims (less ``exclude_claims``) and absences overlapping
-    ``[since, until)``. One query. ``withhold_stale``: leave out counsellors with an imported
+) -> dict[str, Any]:
+    """The parameters of ``LEDGER_SQL``: active counsellors of the agency (with ``skill``; only
+    ``counsellor_ids`` if given), their profile and desk state, and their ledger record — rules
+    valid on a day of ``first_day..last_day``, live claims (less ``exclude_claims``) and absences
+    overlapping ``[since, until)``. ``withhold_stale``: leave out counsellors with an imported
     calendar not synced for longer than their agency's ``calendar_stale_minutes`` (their busy
     time is unknown: online booking must not offer them). ``with_plan``: relabel the free time
     the capacity plan reserves (False: the plan's own input)."""
-    rows = await session.execute(
-        _LEDGERS,
-        {
-            "agency_id": agency_id,
-            "first_day": first_day,
-            "last_day": last_day,
-            "since": since,
-            "until": until,
-            "now": now,
-            "skill": skill,
-            "ids": list(counsellor_ids) if counsellor_ids is not None else None,
-            "exclude": list(exclude_claims),
-            "withhold_stale": withhold_stale,
-            "with_plan": with_plan,
-        },
-    )
-    return LedgerRows([tuple(row) for row in rows])
+    return {
+        "agency_id": agency_id,
+        "first_day": first_day,
+        "last_day": last_day,
+        "since": since,
+        "until": until,
+        "now": now,
+        "skill": skill,
+        "ids": list(counsellor_ids) if counsellor_ids is not None else None,
+        "exclude": list(exclude_claims),
+        "withhold_stale": withhold_stale,
+        "with_plan": with_plan,
+    }
+
+
+async def load_ledger_records(session: AsyncSession, params: dict[str, Any]) -> LedgerRows:
+    """The ledgers :func:`ledger_params` asks for, in one query."""
+    return LedgerRows([tuple(row) for row in await session.execute(_LEDGERS, params)])
 
 
 class LedgerRows:

@@ -1,9 +1,10 @@
 """Walk-in queue queries: the rows today's queue is made of.
 
-:func:`load_queue_rows` reads them in four statements built once, plain row tuples (no ORM
-entities), whatever the queue's size: services with their observed service times, counsellors
-with their ledgers (the one loader of :mod:`orchestrator.repositories.ledgers`), today's open
-tickets, and the day's appointments. The core's state is built from them by
+:func:`load_queue_rows` reads them in one statement built once, whatever the queue's size:
+services with their observed service times, counsellors with their ledgers (the SQL of the one
+loader, :mod:`orchestrator.repositories.ledgers`), today's open tickets, and the day's
+appointments, each part aggregated into an array of rows that asyncpg decodes as typed tuples
+(no ORM entities, no per-row result processing). The core's state is built from them by
 :mod:`orchestrator.services.queue_snapshot`.
 
 Next to it: policy parsing (:mod:`orchestrator.repositories.queue_policy`), the row locks and
@@ -15,29 +16,27 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import namedtuple
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    DateTime,
-    Integer,
-    Select,
-    Uuid,
-    and_,
-    bindparam,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import Date, DateTime, Integer, TextClause, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import (
     Appointment,
     WalkInTicket,
 )
-from orchestrator.repositories.ledgers import CounsellorRow, load_ledger_records
+from orchestrator.repositories.ledgers import (
+    LEDGER_BINDS,
+    LEDGER_SQL,
+    CounsellorRow,
+    LedgerRows,
+    ledger_params,
+)
 from orchestrator.scheduling.ledger import LedgerRecord
 
 # Observed durations: this many recent samples per service, from this far back.
@@ -108,60 +107,40 @@ APPOINTMENT_COLUMNS = (
 )
 
 
-_OPEN = ("waiting", "called", "in_service")
-
-
-def _todays_tickets(columns: tuple[Any, ...]) -> Select[Any]:
-    return select(*columns).where(
-        WalkInTicket.agency_id == bindparam("agency_id"),
-        WalkInTicket.local_day == bindparam("day"),
-        WalkInTicket.status.in_(_OPEN),
-    )
-
-
-_CORE_TICKETS = _todays_tickets(CORE_TICKET_COLUMNS)
-_DISPLAY_TICKETS = _todays_tickets(TICKET_COLUMNS)
-_APPOINTMENTS = select(*APPOINTMENT_COLUMNS).where(
-    Appointment.agency_id == bindparam("agency_id"),
-    Appointment.status.in_(("confirmed", "checked_in", "in_progress")),
-    or_(
-        and_(Appointment.starts_at < bindparam("day_end"), Appointment.ends_at > bindparam("day_start")),
-        and_(Appointment.status == "in_progress", Appointment.started_at >= bindparam("day_start")),
-    ),
-)
-
-
 def _latest_call_first(row: Any) -> tuple[bool, datetime]:
     # ORDER BY last_called_at DESC (PostgreSQL puts NULLs first in DESC): sort with reverse=True
     return (row.last_called_at is None, row.last_called_at or datetime.min.replace(tzinfo=UTC))
 
 
 # The agency's services, each with its recent observed service times (seconds, newest first): the
-# last SAMPLES_PER_SERVICE completed walk-ins and appointments of the SAMPLE_WINDOW. One query.
-_SERVICES = text(
-    """
+# last SAMPLES_PER_SERVICE completed walk-ins and appointments of the SAMPLE_WINDOW.
+_SERVICES_SQL = """
 SELECT s.id, s.name, s.duration_minutes, s.skill, s.target_wait_minutes, s.ticket_prefix, s.active,
        (SELECT array_agg(seconds)
           FROM (SELECT seconds FROM (
                     SELECT extract(epoch FROM completed_at - started_at)::float8 AS seconds, completed_at
                       FROM walk_in_tickets
                      WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
-                       AND started_at IS NOT NULL AND completed_at >= :since
+                       AND started_at IS NOT NULL AND completed_at >= :samples_since
                     UNION ALL
                     SELECT extract(epoch FROM completed_at - started_at)::float8, completed_at
                       FROM appointments
                      WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
-                       AND started_at IS NOT NULL AND completed_at >= :since) AS done
+                       AND started_at IS NOT NULL AND completed_at >= :samples_since) AS done
                  ORDER BY completed_at DESC
                  LIMIT :per_service) AS recent) AS samples
   FROM services s
  WHERE s.agency_id = :agency_id AND (CAST(:service_id AS uuid) IS NULL OR s.id = CAST(:service_id AS uuid))
 """
-).bindparams(
+_SERVICE_BINDS = (
     bindparam("agency_id", type_=Uuid),
     bindparam("service_id", type_=Uuid),
-    bindparam("since", type_=DateTime(timezone=True)),
+    bindparam("samples_since", type_=DateTime(timezone=True)),
     bindparam("per_service", type_=Integer),
+)
+_SERVICES = text(_SERVICES_SQL).bindparams(*_SERVICE_BINDS)
+ServiceRow = namedtuple(
+    "ServiceRow", "id name duration_minutes skill target_wait_minutes ticket_prefix active samples"
 )
 
 
@@ -172,19 +151,83 @@ class ServiceRows:
     rows: dict[str, Any]
     samples: dict[str, list[timedelta]]
 
+    @classmethod
+    def of(cls, rows: Iterable[Sequence[Any]]) -> ServiceRows:
+        services = cls({}, {})
+        for values in rows:
+            row = ServiceRow._make(values)
+            key = str(row.id)
+            services.rows[key] = row
+            seconds = [float(x) for x in row.samples or () if x is not None]  # text in the snapshot
+            services.samples[key] = [timedelta(seconds=x) for x in seconds if x >= 0]
+        return services
+
+
+def _service_params(agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None) -> dict[str, Any]:
+    return {
+        "agency_id": agency_id,
+        "service_id": service_id,
+        "samples_since": now - SAMPLE_WINDOW,
+        "per_service": SAMPLES_PER_SERVICE,
+    }
+
 
 async def load_services(
     session: AsyncSession, agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None = None
 ) -> ServiceRows:
     """The agency's services (or the one ``service_id``), each with its last observed service
     times. One query."""
-    params = {"agency_id": agency_id, "service_id": service_id, "since": now - SAMPLE_WINDOW}
-    services = ServiceRows({}, {})
-    for row in await session.execute(_SERVICES, {**params, "per_service": SAMPLES_PER_SERVICE}):
-        key = str(row.id)
-        services.rows[key] = row
-        services.samples[key] = [timedelta(seconds=x) for x in row.samples or () if x is not None and x >= 0]
-    return services
+    return ServiceRows.of(await session.execute(_SERVICES, _service_params(agency_id, now, service_id)))
+
+
+# The snapshot in one statement. The counsellors' ledgers are rows, as the loader returns them
+# (their int8, date and time arrays are top-level columns); the services, today's open tickets
+# and the appointments open today or in progress since its start come with the first row, each
+# an array of whole rows that asyncpg decodes into tuples of typed values. (Inside a row asyncpg
+# decodes only types it already knows: scalars and text arrays, hence ``::text[]`` there.)
+def _select(columns: tuple[Any, ...], cast: dict[str, str] | None = None) -> str:
+    return ", ".join(column.key + (cast or {}).get(column.key, "") for column in columns)
+
+
+def _snapshot(ticket_columns: tuple[Any, ...]) -> TextClause:
+    # only module constants are interpolated (the SQL above, column names of the models)
+    statement = f"""
+WITH parts AS MATERIALIZED (
+    SELECT (SELECT array_agg(ROW(sv.id, sv.name, sv.duration_minutes, sv.skill, sv.target_wait_minutes,
+                                 sv.ticket_prefix, sv.active, sv.samples::text[]) ORDER BY sv.id)
+              FROM ({_SERVICES_SQL}) AS sv) AS services,
+           (SELECT array_agg(t ORDER BY t.seq)
+              FROM (SELECT {_select(ticket_columns, {"needs": "::text[]"})} FROM walk_in_tickets
+                     WHERE agency_id = :agency_id AND local_day = :day
+                       AND status IN ('waiting', 'called', 'in_service')) AS t) AS tickets,
+           (SELECT array_agg(a ORDER BY a.starts_at, a.id)
+              FROM (SELECT {_select(APPOINTMENT_COLUMNS)} FROM appointments
+                     WHERE agency_id = :agency_id AND status IN ('confirmed', 'checked_in', 'in_progress')
+                       AND ((starts_at < :day_end AND ends_at > :day_start)
+                            OR (status = 'in_progress' AND started_at >= :day_start))) AS a) AS appointments
+)
+SELECT l.*,
+       CASE WHEN l.first IS NOT FALSE THEN p.services END AS services,
+       CASE WHEN l.first IS NOT FALSE THEN p.tickets END AS tickets,
+       CASE WHEN l.first IS NOT FALSE THEN p.appointments END AS appointments
+  FROM parts AS p
+  LEFT JOIN (SELECT x.*, row_number() OVER (ORDER BY x.id) = 1 AS first FROM ({LEDGER_SQL}) AS x) AS l ON true
+ ORDER BY l.id
+"""  # noqa: S608
+    binds = {b.key: b for b in (*LEDGER_BINDS, *_SERVICE_BINDS)}
+    return text(statement).bindparams(
+        *binds.values(),
+        bindparam("day", type_=Date),
+        bindparam("day_start", type_=DateTime(timezone=True)),
+        bindparam("day_end", type_=DateTime(timezone=True)),
+    )
+
+
+_CORE_SNAPSHOT = _snapshot(CORE_TICKET_COLUMNS)
+_DISPLAY_SNAPSHOT = _snapshot(TICKET_COLUMNS)
+CoreTicketRow = namedtuple("CoreTicketRow", _select(CORE_TICKET_COLUMNS).replace(",", ""))  # type: ignore[misc]
+TicketRow = namedtuple("TicketRow", _select(TICKET_COLUMNS).replace(",", ""))  # type: ignore[misc]
+AppointmentRow = namedtuple("AppointmentRow", _select(APPOINTMENT_COLUMNS).replace(",", ""))  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -211,23 +254,35 @@ async def load_queue_rows(
     now: datetime,
     for_display: bool = False,
 ) -> QueueRows:
-    """Today's queue of the agency: four queries whatever its size. Ticket rows carry
+    """Today's queue of the agency: one query whatever its size. Ticket rows carry
     ``CORE_TICKET_COLUMNS``, or all of ``TICKET_COLUMNS`` with ``for_display``. Counsellors'
     commitments run from ``now`` to the end of the day (an hour at least)."""
-    services = await load_services(session, agency_id, now)
     horizon = max(day_end, now + timedelta(hours=1))
-    ledgers = await load_ledger_records(
-        session, agency_id=agency_id, first_day=day, last_day=day, since=now, until=horizon, now=now
-    )
+    params = {
+        **ledger_params(agency_id=agency_id, first_day=day, last_day=day, since=now, until=horizon, now=now),
+        **_service_params(agency_id, now, None),
+        "day": day,
+        "day_start": day_start,
+        "day_end": day_end,
+    }
+    statement = _DISPLAY_SNAPSHOT if for_display else _CORE_SNAPSHOT
+    rows = [tuple(row) for row in await session.execute(statement, params)]
+    *_, services, tickets, appointments = rows[0]  # the parts come with the first row
+    counsellors = [row[:-4] for row in rows if row[0] is not None]  # a ledger row, less first and parts
+    ticket_row: Any = TicketRow if for_display else CoreTicketRow
     waiting: dict[str, Any] = {}
     called: list[Any] = []
-    tickets = _DISPLAY_TICKETS if for_display else _CORE_TICKETS
-    for row in await session.execute(tickets, {"agency_id": agency_id, "day": day}):
+    for values in tickets or ():
+        row = ticket_row._make(values)
         if row.status == "waiting":
             waiting[str(row.id)] = row
         else:
             called.append(row)
     called.sort(key=_latest_call_first, reverse=True)
-    bounds = {"agency_id": agency_id, "day_start": day_start, "day_end": day_end}
-    appointments = list(await session.execute(_APPOINTMENTS, bounds))
-    return QueueRows(services, ledgers.pairs(), waiting, called, appointments)
+    return QueueRows(
+        ServiceRows.of(services or ()),
+        LedgerRows(counsellors).pairs(),
+        waiting,
+        called,
+        [AppointmentRow._make(values) for values in appointments or ()],
+    )

@@ -20,7 +20,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time, service_spec
-from orchestrator.repositories.ledgers import LedgerRows, load_ledger_records
+from orchestrator.repositories.ledgers import LedgerRows, ledger_params, load_ledger_records
 from orchestrator.repositories.writes import GUARD_ID, NewRow, insert_together, row_of
 from orchestrator.scheduling.availability import (
     ServiceSpec,
@@ -183,17 +183,19 @@ async def _ledgers(
     span = ledger_range(window, ctx.tz)
     rows = await load_ledger_records(
         uow.session,
-        agency_id=ctx.agency.id,
-        first_day=span.first_day,
-        last_day=span.last_day,
-        since=span.since,
-        until=span.until,
-        now=now,
-        skill=ctx.service.skill,
-        counsellor_ids=counsellor_ids,
-        exclude_claims=exclude_claims,
-        withhold_stale=ctx.staff is None,  # staff see every counsellor and decide
-        with_plan=with_plan,
+        ledger_params(
+            agency_id=ctx.agency.id,
+            first_day=span.first_day,
+            last_day=span.last_day,
+            since=span.since,
+            until=span.until,
+            now=now,
+            skill=ctx.service.skill,
+            counsellor_ids=counsellor_ids,
+            exclude_claims=exclude_claims,
+            withhold_stale=ctx.staff is None,  # staff see every counsellor and decide
+            with_plan=with_plan,
+        ),
     )
     return Loaded(span, rows, ctx.tz)
 

@@ -28,7 +28,7 @@ from orchestrator.deps import VoiceDialer
 from orchestrator.errors import Conflict, Invalid, NotFound, Unauthorized
 from orchestrator.models import Agency, CallbackRequest, Claim, Counsellor, JobSeeker, Service
 from orchestrator.repositories.calendars import claim_time
-from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.repositories.ledgers import ledger_params, load_ledger_records
 from orchestrator.scheduling.callbacks import CallbackAsk, Placement, plan_callbacks
 from orchestrator.scheduling.ledger import build_ledgers, ledger_range
 from orchestrator.scheduling.transitions import CALLBACK, CallbackStatus
@@ -380,13 +380,15 @@ async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
     span = ledger_range(Interval(now, horizon), agency.timezone)
     rows = await load_ledger_records(
         uow.session,
-        agency_id=agency.id,
-        first_day=span.first_day,
-        last_day=span.last_day,
-        since=span.since,
-        until=span.until,
-        now=now,
-        exclude_claims=[r.claim_id for r in open_requests if r.claim_id is not None],
+        ledger_params(
+            agency_id=agency.id,
+            first_day=span.first_day,
+            last_day=span.last_day,
+            since=span.since,
+            until=span.until,
+            now=now,
+            exclude_claims=[r.claim_id for r in open_requests if r.claim_id is not None],
+        ),
     )
     ledgers = build_ledgers(rows.records(), agency.timezone, span.first_day, span.last_day)
     skills = await service_skills(uow, {r.service_id for r in open_requests if r.service_id})

@@ -26,7 +26,7 @@ from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound
 from orchestrator.models import Agency, CapacityPlan, PlanReservation
-from orchestrator.repositories.ledgers import load_ledger_records
+from orchestrator.repositories.ledgers import ledger_params, load_ledger_records
 from orchestrator.repositories.queue_policy import queue_settings
 from orchestrator.scheduling.capacity import (
     BOOKING,
@@ -86,13 +86,15 @@ async def compute_plan(uow: UnitOfWork, agency: Agency, day: date, *, now: datet
     bounds = local_day_bounds(day, tz)
     rows = await load_ledger_records(
         uow.session,
-        agency_id=agency.id,
-        first_day=day,
-        last_day=day,
-        since=bounds.start,
-        until=bounds.end,
-        now=now,
-        with_plan=False,
+        ledger_params(
+            agency_id=agency.id,
+            first_day=day,
+            last_day=day,
+            since=bounds.start,
+            until=bounds.end,
+            now=now,
+            with_plan=False,
+        ),
     )
     ledgers = build_ledgers(rows.records(), tz, day, day)
     hours = sorted(
