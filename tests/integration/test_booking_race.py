@@ -144,6 +144,15 @@ async def test_many_clients_racing_for_named_slots_get_exactly_one_each(live_ser
             "SELECT count(*) FROM claims WHERE agency_id = $1", uuid.UUID(w["agency"]["id"])
         )
         assert claims == len(slots)
+        # a loser's person, appointment and audit row went with its claim, in one statement: none
+        seekers = await conn.fetchval(
+            "SELECT count(*) FROM job_seekers WHERE agency_id = $1", uuid.UUID(w["agency"]["id"])
+        )
+        booked = await conn.fetchval(
+            "SELECT count(*) FROM audit_events WHERE agency_id = $1 AND action = 'appointment.booked'",
+            uuid.UUID(w["agency"]["id"]),
+        )
+        assert seekers == booked == len(slots)
     finally:
         await conn.close()
 

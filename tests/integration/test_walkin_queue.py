@@ -392,6 +392,16 @@ async def test_start_claims_only_up_to_the_next_commitment(client, clock, sessio
     assert r.status_code == 200, r.text
     claims = await _claims(sessions, counsellor["id"])
     assert ("service", clock.now, meeting) in claims
+    # the first, longer claim failed: its audit row (written with it, in one statement) is not there
+    async with sessions() as session:
+        started = (
+            await session.scalars(
+                select(AuditEvent.data).where(
+                    AuditEvent.entity_id == uuid.UUID(ticket["id"]), AuditEvent.action == "ticket.started"
+                )
+            )
+        ).all()
+    assert started == [{"counsellor_id": counsellor["id"], "claim_until": meeting.isoformat()}]
 
 
 async def test_bad_transitions_are_409(client):

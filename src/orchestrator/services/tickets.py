@@ -304,16 +304,29 @@ async def _start(
         raise Conflict(f"ticket {ticket.number} has no counsellor", code="bad_transition")
     expected = await expected_duration(uow.session, agency_id, ticket.service_id, now)
     counsellor_id = ticket.counsellor_id
-    until = now + expected
-    claim_id = await claim_time(
-        uow.session,
-        agency_id=agency_id,
-        counsellor_id=counsellor_id,
-        starts_at=now,
-        ends_at=until,
-        kind="service",
-        now=now,
-    )
+
+    async def claim(until: datetime) -> uuid.UUID | None:
+        """The service's time up to ``until``, and its audit row in the same statement."""
+        started = audit.event(
+            actor=caller.actor,
+            action="ticket.started",
+            entity=ticket,
+            agency_id=agency_id,
+            counsellor_id=counsellor_id,
+            claim_until=until.isoformat(),
+        )
+        return await claim_time(
+            uow.session,
+            agency_id=agency_id,
+            counsellor_id=counsellor_id,
+            starts_at=now,
+            ends_at=until,
+            kind="service",
+            now=now,
+            rows=[row_of(started)],
+        )
+
+    claim_id = await claim(now + expected)
     if claim_id is None:
         # Something is booked before the usual end: claim the time up to it, if there is any.
         next_start = await uow.session.scalar(
@@ -322,30 +335,12 @@ async def _start(
             )
         )
         if next_start is not None and next_start > now:
-            until = next_start
-            claim_id = await claim_time(
-                uow.session,
-                agency_id=agency_id,
-                counsellor_id=counsellor_id,
-                starts_at=now,
-                ends_at=next_start,
-                kind="service",
-                now=now,
-            )
+            claim_id = await claim(next_start)
     if claim_id is None:
         raise Conflict("the counsellor has another commitment right now", code="counsellor_busy")
     ticket.status = move.target
     ticket.started_at = now
     ticket.claim_id = claim_id
-    audit.record(
-        uow,
-        actor=caller.actor,
-        action="ticket.started",
-        entity=ticket,
-        agency_id=agency_id,
-        counsellor_id=counsellor_id,
-        claim_until=until.isoformat(),
-    )
     publish_change(
         uow,
         agency_id,
