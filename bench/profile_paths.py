@@ -56,8 +56,10 @@ class RoundTrips:
     def _statement(self, *_: Any) -> None:
         self.statements += 1
 
-    def _control(self, *_: Any) -> None:
-        self.control += 1
+    def _control(self, conn: Any, *_: Any) -> None:
+        # an autocommit connection (a read-only request) sends no BEGIN, COMMIT or ROLLBACK
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            self.control += 1
 
     def now(self) -> tuple[int, int]:
         return self.statements, self.control

@@ -15,7 +15,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from orchestrator.deps import Enqueuer, Messaging, Publisher, QueueRefresh
 
@@ -106,6 +112,15 @@ class UnitOfWork:
         refresh = self.queue_refresh
         if refresh is not None:
             self.after_commit(lambda: refresh.request(agency_id, notify=notify))
+
+    async def reads_only(self) -> None:
+        """Declare, before its first statement, that this unit only reads: its statements then
+        run without BEGIN and COMMIT (two round trips fewer), each with its own snapshot — what
+        READ COMMITTED gives statements inside a transaction anyway. A write would commit at
+        once, statement by statement, so only handlers that never write call this. (A session
+        bound to a connection, not the engine, joins that connection's transaction: unchanged.)"""
+        if not isinstance(self.session.bind, AsyncConnection):
+            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     async def latest_event_id(self, agency_id: uuid.UUID) -> str:
         """Id of the agency's newest live event ("0-0" if none): a client replays from there."""

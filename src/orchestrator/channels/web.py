@@ -144,6 +144,7 @@ async def availability(
         limit=limit,
         preferred=tuple(windows),
     )
+    await uow.reads_only()  # a search writes nothing: no BEGIN, no COMMIT
     slots = await booking.find_slots(uow, query, now=clock(), max_days=settings.availability_max_days)
     ids = {c: uuid.UUID(c) for c in {s.counsellor_id for s in slots}}  # a few counsellors, many slots
     return SlotsRead([SlotRead(s.start, s.end, ids[s.counsellor_id], s.mode.value, s.reason) for s in slots])
