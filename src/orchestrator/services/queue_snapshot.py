@@ -1,7 +1,7 @@
 """Today's walk-in queue of an agency as the core sees it: :class:`Snapshot`.
 
-The repository reads the rows (:func:`orchestrator.repositories.queue.load_queue_rows`, four
-queries); this module builds the core's :class:`~orchestrator.scheduling.queue.QueueState` from
+The repository reads the rows (:func:`orchestrator.repositories.queue.load_queue_rows`, one
+query); this module builds the core's :class:`~orchestrator.scheduling.queue.QueueState` from
 them — counsellors from their ledgers, expected durations from observed service times, who is busy
 until when — and keeps the rows next to it for the views and events.
 """
