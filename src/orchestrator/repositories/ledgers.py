@@ -1,12 +1,13 @@
 """The one loader of counsellors' time: one row per active counsellor, in one query.
 
 Each row carries the counsellor's profile and desk state, their weekly rules valid in the range,
-and their live claims and absences around it as arrays of epoch microseconds (``int8``,
-``epoch_us()``): PostgreSQL converts the times, asyncpg decodes a few arrays instead of thousands
-of ``timestamptz`` values, and no ``datetime`` is built. :class:`LedgerRows` gives a digest of
-everything read (the availability cache's key) and the typed rows, built only when needed; the
-core turns the records (:class:`~orchestrator.scheduling.ledger.LedgerRecord`) into ledgers
-(``scheduling.ledger.build_ledgers``).
+and their live claims and absences around it as epoch microseconds (``epoch_us()``) packed by
+PostgreSQL into one ``bytea`` per column (``int8send``: 8 big-endian bytes each). asyncpg decodes
+no ``timestamptz`` and no array element, the digest hashes the bytes as they came, and Python
+integers are made only when a ledger is built (a cache miss); no ``datetime`` at all.
+:class:`LedgerRows` gives a digest of everything read (the availability cache's key) and the typed
+rows, built only when needed; the core turns the records
+(:class:`~orchestrator.scheduling.ledger.LedgerRecord`) into ledgers (``build_ledgers``).
 
 Claims of kinds appointment, hold and callback are the counsellor's booked time, kind service
 their serving time (a walk-in in progress); both are load. Kind busy (imported or entered busy
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import sys
 import uuid
+from array import array
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -42,18 +45,19 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
         SELECT array_agg(weekday) AS weekdays, array_agg(start_time) AS starts,
                array_agg(end_time) AS ends, array_agg(modes) AS modes, array_agg(quota) AS quotas,
                array_agg(valid_from) AS valid_froms, array_agg(valid_until) AS valid_untils
-          FROM (SELECT weekday, start_time, end_time, array_to_string(modes, ',') AS modes, quota,
-                       valid_from, valid_until
+          FROM (SELECT weekday, start_time::text, end_time::text, array_to_string(modes, ',') AS modes,
+                       quota, valid_from::text, valid_until::text
                   FROM availability_rules
                  WHERE counsellor_id = c.id
                    AND (valid_from IS NULL OR valid_from <= :last_day)
                    AND (valid_until IS NULL OR valid_until >= :first_day)
                  ORDER BY 1, 2, 3, 4, 5, 6, 7) AS rules) r ON true
   LEFT JOIN LATERAL (
-        SELECT array_agg(epoch_us(starts_at)) FILTER (WHERE kind <> 'service') AS starts,
-               array_agg(epoch_us(ends_at)) FILTER (WHERE kind <> 'service') AS ends,
-               array_agg(epoch_us(starts_at)) FILTER (WHERE kind = 'service') AS serving_starts,
-               array_agg(epoch_us(ends_at)) FILTER (WHERE kind = 'service') AS serving_ends
+        SELECT string_agg(int8send(epoch_us(starts_at)), '') FILTER (WHERE kind <> 'service') AS starts,
+               string_agg(int8send(epoch_us(ends_at)), '') FILTER (WHERE kind <> 'service') AS ends,
+               string_agg(int8send(epoch_us(starts_at)), '') FILTER (WHERE kind = 'service')
+                 AS serving_starts,
+               string_agg(int8send(epoch_us(ends_at)), '') FILTER (WHERE kind = 'service') AS serving_ends
           FROM (SELECT starts_at, ends_at, kind FROM claims
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                    AND kind IN ('appointment', 'hold', 'callback', 'service')
@@ -61,8 +65,8 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
                    AND id <> ALL(:exclude)
                  ORDER BY 1, 2) AS booked) b ON true
   LEFT JOIN LATERAL (
-        SELECT array_agg(epoch_us(starts_at)) AS starts,
-               array_agg(epoch_us(ends_at)) AS ends
+        SELECT string_agg(int8send(epoch_us(starts_at)), '') AS starts,
+               string_agg(int8send(epoch_us(ends_at)), '') AS ends
           FROM (SELECT starts_at, ends_at FROM absences
                  WHERE counsellor_id = c.id AND starts_at < :until AND ends_at > :since
                 UNION ALL
@@ -75,8 +79,8 @@ SELECT c.id, c.skills, c.languages, c.modes, c.name, c.on_desk, c.desk_label, c.
                    AND id <> ALL(:exclude)
                  ORDER BY 1, 2) AS blocked) u ON true
   LEFT JOIN LATERAL (
-        SELECT array_agg(epoch_us(starts_at)) AS starts, array_agg(epoch_us(ends_at)) AS ends,
-               array_agg(pool) AS pools
+        SELECT string_agg(int8send(epoch_us(starts_at)), '') AS starts,
+               string_agg(int8send(epoch_us(ends_at)), '') AS ends, array_agg(pool) AS pools
           FROM (SELECT starts_at, ends_at, pool FROM plan_reservations
                  WHERE CAST(:with_plan AS boolean) AND counsellor_id = c.id
                    AND starts_at < :until AND ends_at > :since
@@ -190,20 +194,20 @@ def _pair(
     desk_label: str | None,
     desk_since: datetime | None,
     weekdays: list[int] | None,
-    starts: list[Any] | None,
-    ends: list[Any] | None,
+    starts: list[str] | None,
+    ends: list[str] | None,
     rule_modes: list[str] | None,
     quotas: list[str | None] | None,
-    valid_froms: list[date | None] | None,
-    valid_untils: list[date | None] | None,
-    booked_starts: list[int] | None,
-    booked_ends: list[int] | None,
-    serving_starts: list[int] | None,
-    serving_ends: list[int] | None,
-    unavailable_starts: list[int] | None,
-    unavailable_ends: list[int] | None,
-    reserved_starts: list[int] | None = None,
-    reserved_ends: list[int] | None = None,
+    valid_froms: list[str | None] | None,
+    valid_untils: list[str | None] | None,
+    booked_starts: bytes | None,
+    booked_ends: bytes | None,
+    serving_starts: bytes | None,
+    serving_ends: bytes | None,
+    unavailable_starts: bytes | None,
+    unavailable_ends: bytes | None,
+    reserved_starts: bytes | None = None,
+    reserved_ends: bytes | None = None,
     reserved_pools: list[str] | None = None,
 ) -> tuple[CounsellorRow, LedgerRecord]:
     rules = zip(
@@ -225,24 +229,44 @@ def _pair(
             modes=_modes(tuple(modes)),
             rules=_rules(tuple(rules)),
             # flat tuples of ints (the core pairs them up)
-            booked_starts=tuple(booked_starts or ()),
-            booked_ends=tuple(booked_ends or ()),
-            unavailable_starts=tuple(unavailable_starts or ()),
-            unavailable_ends=tuple(unavailable_ends or ()),
-            serving_starts=tuple(serving_starts or ()),
-            serving_ends=tuple(serving_ends or ()),
-            reserved_starts=tuple(reserved_starts or ()),
-            reserved_ends=tuple(reserved_ends or ()),
+            booked_starts=_micros(booked_starts),
+            booked_ends=_micros(booked_ends),
+            unavailable_starts=_micros(unavailable_starts),
+            unavailable_ends=_micros(unavailable_ends),
+            serving_starts=_micros(serving_starts),
+            serving_ends=_micros(serving_ends),
+            reserved_starts=_micros(reserved_starts),
+            reserved_ends=_micros(reserved_ends),
             reserved_pools=tuple(reserved_pools or ()),
         ),
     )
 
 
+def _micros(packed: bytes | None) -> tuple[int, ...]:
+    """Epoch microseconds packed by PostgreSQL (``int8send``: 8 bytes each, big-endian)."""
+    if not packed:
+        return ()
+    values = array("q")
+    values.frombytes(packed)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return tuple(values)
+
+
 @lru_cache(maxsize=4096)
 def _rules(rows: tuple[tuple[Any, ...], ...]) -> tuple[WeeklyRule, ...]:
-    """Weekly rules from their columns (memoized: the same schedules come back on every request)."""
+    """Weekly rules from their columns (memoized: the same schedules come back on every request).
+    Times and dates come as ISO text: cheap to hash into the digest, unlike ``time`` objects."""
     return tuple(
-        WeeklyRule(weekday, start, end, _modes(tuple(modes.split(","))), quota, valid_from, valid_until)
+        WeeklyRule(
+            weekday,
+            time.fromisoformat(start),
+            time.fromisoformat(end),
+            _modes(tuple(modes.split(","))),
+            quota,
+            date.fromisoformat(valid_from) if valid_from else None,
+            date.fromisoformat(valid_until) if valid_until else None,
+        )
         for weekday, start, end, modes, quota, valid_from, valid_until in rows
     )
 
