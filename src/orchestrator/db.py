@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from orchestrator.deps import Enqueuer, Messaging, Publisher, QueueRefresh
+from orchestrator.repositories.writes import NewRow, insert_together
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,12 @@ class UnitOfWork:
     queue_refresh: QueueRefresh | None = None
     messaging: Messaging = field(default_factory=Messaging)
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    _new_rows: list[NewRow] = field(default_factory=list)
+
+    def add_rows(self, *rows: NewRow) -> None:
+        """Insert ``rows`` at commit, after the session's own changes, in one statement (audit
+        rows: no ORM unit-of-work for them)."""
+        self._new_rows.extend(rows)
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Run ``hook`` once the transaction has committed (never if it rolls back)."""
@@ -133,6 +140,10 @@ class UnitOfWork:
             self.after_commit(lambda: enqueuer.enqueue(job, *args, job_id=job_id))
 
     async def commit(self) -> None:
+        if self._new_rows:
+            rows, self._new_rows = self._new_rows, []
+            await self.session.flush()  # the rows may reference what the session adds
+            await insert_together(self.session, rows)
         await self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:

@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import AuditEvent
+from orchestrator.repositories.writes import row_of
 
 
 def event(*, actor: str, action: str, entity: Any, agency_id: uuid.UUID | None, **data: Any) -> AuditEvent:
@@ -30,5 +31,5 @@ def record(
     agency_id: uuid.UUID | None,
     **data: Any,
 ) -> None:
-    """Add the audit row of a change to the unit of work (written with its next flush)."""
-    uow.session.add(event(actor=actor, action=action, entity=entity, agency_id=agency_id, **data))
+    """Add the audit row of a change to the unit of work (written at commit)."""
+    uow.add_rows(row_of(event(actor=actor, action=action, entity=entity, agency_id=agency_id, **data)))
