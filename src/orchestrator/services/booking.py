@@ -363,6 +363,8 @@ async def _secure(
         )
         if claim_id is not None:
             return slot, claim_id
+        if named is not None:  # that counsellor's time was just taken: another look cannot change it
+            break
     raise Conflict(
         "this time is not available",
         code="slot_unavailable",
