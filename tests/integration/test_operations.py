@@ -280,6 +280,28 @@ async def test_a_pooled_connection_closed_under_the_pool_is_replaced_without_a_p
         await engine.dispose()
 
 
+async def test_a_read_only_unit_of_work_sends_no_begin_and_a_normal_one_does(servers):
+    """``reads_only``: the connection stays outside a transaction while it reads (no BEGIN, no
+    COMMIT round trips); without it the first statement opens one, as every writer needs."""
+    from sqlalchemy import text
+
+    from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
+
+    engine = make_engine(servers.database_url, pool_size=1)
+    try:
+        for read_only in (True, False):
+            async with unit_of_work(make_sessionmaker(engine)) as uow:
+                if read_only:
+                    await uow.reads_only()
+                assert await uow.session.scalar(text("SELECT 1")) == 1
+                conn = await uow.session.connection()
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                assert driver.is_in_transaction() is not read_only
+    finally:
+        await engine.dispose()
+
+
 def test_a_connection_lost_under_a_request_is_a_503_to_retry():
     from sqlalchemy.exc import DBAPIError
 
