@@ -410,10 +410,7 @@ async def _layers(database_url: str, world: dict[str, Any], repeats: int = 20) -
                     session,
                     ledger_params(
                         agency_id=uuid.UUID(world["agency"]["id"]),
-                        first_day=span.first_day,
-                        last_day=span.last_day,
-                        since=span.since,
-                        until=span.until,
+                        span=span,
                         now=now,
                         skill="accompaniment",
                     ),

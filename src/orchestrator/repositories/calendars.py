@@ -48,12 +48,6 @@ async def lock_counsellors(session: AsyncSession, counsellor_ids: Sequence[uuid.
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(counsellor_id)})
 
 
-_CLAIM_TIME = text(
-    "SELECT claim_time(:agency_id, :counsellor_id, :starts_at, :ends_at, :kind, :now, :expires_at,"
-    " :replacing)"
-).columns(claim_time=Uuid)
-
-
 _ARGUMENTS = (
     ("agency_id", Uuid()),
     ("counsellor_id", Uuid()),
@@ -64,7 +58,7 @@ _ARGUMENTS = (
     ("expires_at", DateTime(timezone=True)),
     ("replacing", Uuid()),
 )
-# the same call as the guard of a write (its rows are inserted only if the claim was made)
+# the call, as the guard of a write (the rows, if any, are inserted only if the claim was made)
 _CLAIM_GUARD = select(
     func.claim_time(*(bindparam(name, type_=type_) for name, type_ in _ARGUMENTS), type_=Uuid).label("id")
 )
@@ -105,8 +99,5 @@ async def claim_time(
         "expires_at": expires_at,
         "replacing": replacing,
     }
-    if rows:
-        guarded: uuid.UUID | None = await insert_guarded(session, _CLAIM_GUARD, params, rows)
-        return guarded
-    claimed: uuid.UUID | None = await session.scalar(_CLAIM_TIME, params)
+    claimed: uuid.UUID | None = await insert_guarded(session, _CLAIM_GUARD, params, rows)
     return claimed

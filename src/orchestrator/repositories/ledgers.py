@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ARRAY, Boolean, Date, DateTime, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.scheduling.ledger import LedgerRecord
+from orchestrator.scheduling.ledger import LedgerRange, LedgerRecord
 from orchestrator.scheduling.rules import WeeklyRule
 from orchestrator.scheduling.types import Mode
 
@@ -128,10 +128,7 @@ class CounsellorRow(NamedTuple):
 def ledger_params(
     *,
     agency_id: uuid.UUID,
-    first_day: date,
-    last_day: date,
-    since: datetime,
-    until: datetime,
+    span: LedgerRange,
     now: datetime,
     skill: str | None = None,
     counsellor_ids: Collection[uuid.UUID] | None = None,
@@ -141,17 +138,18 @@ def ledger_params(
 ) -> dict[str, Any]:
     """The parameters of ``LEDGER_SQL``: active counsellors of the agency (with ``skill``; only
     ``counsellor_ids`` if given), their profile and desk state, and their ledger record — rules
-    valid on a day of ``first_day..last_day``, live claims (less ``exclude_claims``) and absences
-    overlapping ``[since, until)``. ``withhold_stale``: leave out counsellors with an imported
-    calendar not synced for longer than their agency's ``calendar_stale_minutes`` (their busy
-    time is unknown: online booking must not offer them). ``with_plan``: relabel the free time
-    the capacity plan reserves (False: the plan's own input)."""
+    valid on a day of ``span.first_day..span.last_day``, live claims (less ``exclude_claims``)
+    and absences overlapping ``[span.since, span.until)``. ``withhold_stale``: leave out
+    counsellors with an imported calendar not synced for longer than their agency's
+    ``calendar_stale_minutes`` (their busy time is unknown: online booking must not offer them).
+    ``with_plan``: relabel the free time the capacity plan reserves (False: the plan's own
+    input)."""
     return {
         "agency_id": agency_id,
-        "first_day": first_day,
-        "last_day": last_day,
-        "since": since,
-        "until": until,
+        "first_day": span.first_day,
+        "last_day": span.last_day,
+        "since": span.since,
+        "until": span.until,
         "now": now,
         "skill": skill,
         "ids": list(counsellor_ids) if counsellor_ids is not None else None,

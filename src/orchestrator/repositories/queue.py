@@ -37,7 +37,7 @@ from orchestrator.repositories.ledgers import (
     LedgerRows,
     ledger_params,
 )
-from orchestrator.scheduling.ledger import LedgerRecord
+from orchestrator.scheduling.ledger import LedgerRange, LedgerRecord
 
 # Observed durations: this many recent samples per service, from this far back.
 SAMPLES_PER_SERVICE = 100
@@ -225,9 +225,9 @@ SELECT l.*,
 
 _CORE_SNAPSHOT = _snapshot(CORE_TICKET_COLUMNS)
 _DISPLAY_SNAPSHOT = _snapshot(TICKET_COLUMNS)
-CoreTicketRow = namedtuple("CoreTicketRow", _select(CORE_TICKET_COLUMNS).replace(",", ""))  # type: ignore[misc]
-TicketRow = namedtuple("TicketRow", _select(TICKET_COLUMNS).replace(",", ""))  # type: ignore[misc]
-AppointmentRow = namedtuple("AppointmentRow", _select(APPOINTMENT_COLUMNS).replace(",", ""))  # type: ignore[misc]
+CoreTicketRow = namedtuple("CoreTicketRow", [column.key for column in CORE_TICKET_COLUMNS])  # type: ignore[misc]
+TicketRow = namedtuple("TicketRow", [column.key for column in TICKET_COLUMNS])  # type: ignore[misc]
+AppointmentRow = namedtuple("AppointmentRow", [column.key for column in APPOINTMENT_COLUMNS])  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ async def load_queue_rows(
     commitments run from ``now`` to the end of the day (an hour at least)."""
     horizon = max(day_end, now + timedelta(hours=1))
     params = {
-        **ledger_params(agency_id=agency_id, first_day=day, last_day=day, since=now, until=horizon, now=now),
+        **ledger_params(agency_id=agency_id, span=LedgerRange(day, day, now, horizon), now=now),
         **_service_params(agency_id, now, None),
         "day": day,
         "day_start": day_start,

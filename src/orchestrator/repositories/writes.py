@@ -114,8 +114,7 @@ async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
     the *last* one inserted (0 when it was a skipped duplicate)."""
     if not rows:
         return 0
-    params = {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}
-    result: CursorResult[Any] = await session.execute(_statement(rows), params)  # type: ignore[assignment]
+    result: CursorResult[Any] = await session.execute(_statement(rows), _params(rows))  # type: ignore[assignment]
     return result.rowcount
 
 
@@ -124,5 +123,8 @@ async def insert_guarded(
 ) -> Any:
     """Run ``guard`` (a statement built once, selecting one column ``id``) and, only if the id
     it returns is not NULL, insert ``rows`` — one statement; returns the id."""
-    params = {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}
-    return await session.scalar(_statement(rows, guard), {**guard_params, **params})
+    return await session.scalar(_statement(rows, guard), {**guard_params, **_params(rows)})
+
+
+def _params(rows: Sequence[NewRow]) -> dict[str, Any]:
+    return {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}

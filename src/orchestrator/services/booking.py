@@ -185,10 +185,7 @@ async def _ledgers(
         uow.session,
         ledger_params(
             agency_id=ctx.agency.id,
-            first_day=span.first_day,
-            last_day=span.last_day,
-            since=span.since,
-            until=span.until,
+            span=span,
             now=now,
             skill=ctx.service.skill,
             counsellor_ids=counsellor_ids,

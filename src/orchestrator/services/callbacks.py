@@ -382,10 +382,7 @@ async def plan_agency(uow: UnitOfWork, agency: Agency, *, now: datetime) -> int:
         uow.session,
         ledger_params(
             agency_id=agency.id,
-            first_day=span.first_day,
-            last_day=span.last_day,
-            since=span.since,
-            until=span.until,
+            span=span,
             now=now,
             exclude_claims=[r.claim_id for r in open_requests if r.claim_id is not None],
         ),

@@ -40,7 +40,7 @@ from orchestrator.scheduling.capacity import (
     plan_day,
 )
 from orchestrator.scheduling.capacity import CapacityPlan as Plan
-from orchestrator.scheduling.ledger import build_ledgers
+from orchestrator.scheduling.ledger import LedgerRange, build_ledgers
 from orchestrator.scheduling.rules import local_day_bounds, zone
 from orchestrator.services import audit
 
@@ -88,10 +88,7 @@ async def compute_plan(uow: UnitOfWork, agency: Agency, day: date, *, now: datet
         uow.session,
         ledger_params(
             agency_id=agency.id,
-            first_day=day,
-            last_day=day,
-            since=bounds.start,
-            until=bounds.end,
+            span=LedgerRange(day, day, bounds.start, bounds.end),
             now=now,
             with_plan=False,
         ),
