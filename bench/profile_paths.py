@@ -194,21 +194,39 @@ async def _queue(
     for k in range(waiting):
         await issue(k)
 
+    steps: dict[str, list[tuple[float, int]]] = {"call_next": [], "start": [], "complete": []}
+
+    async def step(name: str, url: str) -> httpx.Response:
+        """One of a handout's requests, its CPU and round trips kept apart."""
+        s0, c0 = trips.now()
+        t0 = time.process_time()
+        response = await http.post(url, headers=admin)
+        s1, c1 = trips.now()
+        steps[name].append(((time.process_time() - t0) * 1000, s1 - s0 + c1 - c0))
+        return response
+
     async def handout(i: int) -> httpx.Response:
         cid = counsellors[i % QUEUE_COUNSELLORS]
-        work = await http.post(f"/api/v1/counsellors/{cid}/next", headers=admin)
+        work = await step("call_next", f"/api/v1/counsellors/{cid}/next")
         if work.status_code != 200:
             return work
         ticket = work.json()["id"]
-        started = await http.post(f"/api/v1/tickets/{ticket}/start", headers=admin)
+        started = await step("start", f"/api/v1/tickets/{ticket}/start")
         if started.status_code != 200:
             return started
-        return await http.post(f"/api/v1/tickets/{ticket}/complete", headers=admin)
+        return await step("complete", f"/api/v1/tickets/{ticket}/complete")
 
     async def replenish(i: int) -> None:
         await issue(waiting + i)
 
     result = {f"queue_handout_{waiting}_waiting": await _measure(trips, handout, n, 200, after=replenish)}
+    result[f"queue_handout_{waiting}_waiting"]["steps"] = {
+        name: {
+            "cpu_ms_p50": round(statistics.median(cpu for cpu, _ in taken), 3),
+            "round_trips": statistics.median(trips for _, trips in taken),
+        }
+        for name, taken in steps.items()
+    }
     if waiting == 300:
         result["queue_issue_300_waiting"] = await _measure(trips, lambda k: issue(waiting + n + k), n, 201)
     try:

@@ -361,6 +361,24 @@ async def test_start_claims_time_and_complete_records_duration(client, clock, se
     assert actions == sorted(["ticket.issued", "ticket.called", "ticket.started", "ticket.completed"])
 
 
+async def test_complete_at_the_start_instant_deletes_the_claim_and_its_reference(client, clock, sessions):
+    """Completed before any time passed: the claim has not started, so it is deleted (not cut to an
+    empty range), and the ticket's reference to it goes in the same statement."""
+    setup = await open_agency(client, desks=1)
+    counsellor = setup["counsellors"][0]
+    ticket = await issue(client, setup["id"], setup["service"]["id"])
+    await call_next(client, counsellor)
+    assert (await act(client, ticket["id"], "start", as_counsellor(counsellor))).status_code == 200
+    assert len(await _claims(sessions, counsellor["id"])) == 1
+    r = await act(client, ticket["id"], "complete", as_counsellor(counsellor))
+    assert r.status_code == 200 and r.json()["service_seconds"] == 0
+    assert await _claims(sessions, counsellor["id"]) == []
+    async with sessions() as session:
+        row = await session.get(WalkInTicket, uuid.UUID(ticket["id"]))
+        assert row is not None and row.claim_id is None and row.status == "completed"
+        assert row.completed_at == clock.now
+
+
 async def test_start_is_409_when_the_counsellor_is_committed(client, clock, sessions):
     setup = await open_agency(client, desks=1)
     counsellor = setup["counsellors"][0]

@@ -5,12 +5,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import DateTime, String, Uuid, bindparam, func, or_, select, text
+from sqlalchemy import (
+    CTE,
+    DateTime,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Claim, Service
-from orchestrator.repositories.writes import NewRow, insert_guarded
+from orchestrator.repositories.writes import Write, insert_guarded
 from orchestrator.scheduling.availability import ServiceSpec
 from orchestrator.scheduling.types import Mode
 
@@ -58,9 +73,12 @@ _ARGUMENTS = (
     ("expires_at", DateTime(timezone=True)),
     ("replacing", Uuid()),
 )
-# the call, as the guard of a write (the rows, if any, are inserted only if the claim was made)
+# the call, as the guard of a write (the rows, if any, are written only if the claim was made);
+# its parameters are named ``claim_…``, never like a column a guarded ``RowChange`` sets
 _CLAIM_GUARD = select(
-    func.claim_time(*(bindparam(name, type_=type_) for name, type_ in _ARGUMENTS), type_=Uuid).label("id")
+    func.claim_time(
+        *(bindparam(f"claim_{name}", type_=type_) for name, type_ in _ARGUMENTS), type_=Uuid
+    ).label("id")
 )
 
 
@@ -75,7 +93,7 @@ async def claim_time(
     now: datetime,
     expires_at: datetime | None = None,
     replacing: uuid.UUID | None = None,
-    rows: Sequence[NewRow] = (),
+    rows: Sequence[Write] = (),
 ) -> uuid.UUID | None:
     """Claim ``[starts_at, ends_at)`` of the counsellor: the new claim's id, or None if it
     overlaps a live claim of theirs. One round trip (the ``claim_time`` database function).
@@ -90,14 +108,48 @@ async def claim_time(
     ``writes.GUARD_ID`` in them stands for the new claim's id (the booking's appointment).
     """
     params = {
-        "agency_id": agency_id,
-        "counsellor_id": counsellor_id,
-        "starts_at": starts_at,
-        "ends_at": ends_at,
-        "kind": kind,
-        "now": now,
-        "expires_at": expires_at,
-        "replacing": replacing,
+        "claim_agency_id": agency_id,
+        "claim_counsellor_id": counsellor_id,
+        "claim_starts_at": starts_at,
+        "claim_ends_at": ends_at,
+        "claim_kind": kind,
+        "claim_now": now,
+        "claim_expires_at": expires_at,
+        "claim_replacing": replacing,
     }
     claimed: uuid.UUID | None = await insert_guarded(session, _CLAIM_GUARD, params, rows)
     return claimed
+
+
+def releasing(claim_id: Any, now: Any) -> tuple[CTE, CTE]:
+    """Give back the unused part of claim ``claim_id`` at ``now``, as two data-modifying clauses
+    of one statement (SQL expressions in, bound parameters usually): delete it if it has not
+    started yet, else end it now. The first (``gone``) returns the id if it was deleted; a row
+    referring to a deleted claim loses the reference (``ON DELETE SET NULL``)."""
+    claims = cast(Table, Claim.__table__)
+    gone = delete(claims).where(claims.c.id == claim_id, claims.c.starts_at >= now).returning(claims.c.id)
+    cut = (
+        update(claims)
+        .where(claims.c.id == claim_id, claims.c.starts_at < now, claims.c.ends_at > now)
+        .values(ends_at=now)
+        .returning(claims.c.id)
+    )
+    return gone.cte("gone"), cut.cte("cut")
+
+
+def _release_claim() -> Any:
+    gone, cut = releasing(
+        bindparam("claim_id", type_=Uuid()), bindparam("now", type_=DateTime(timezone=True))
+    )
+    return select(exists(select(gone.c.id)).label("deleted")).add_cte(gone, cut)
+
+
+_RELEASE_CLAIM = _release_claim()
+
+
+async def release_claim(session: AsyncSession, claim_id: uuid.UUID | None, now: datetime) -> bool:
+    """Give back the unused part of a claim, in one statement (:func:`releasing`); True if it was
+    deleted (it had not started: the caller clears its reference)."""
+    if claim_id is None:
+        return False
+    return bool(await session.scalar(_RELEASE_CLAIM, {"claim_id": claim_id, "now": now}))

@@ -112,26 +112,32 @@ def _latest_call_first(row: Any) -> tuple[bool, datetime]:
     return (row.last_called_at is None, row.last_called_at or datetime.min.replace(tzinfo=UTC))
 
 
-# The agency's services, each with its recent observed service times (seconds, newest first): the
-# last SAMPLES_PER_SERVICE completed walk-ins and appointments of the SAMPLE_WINDOW.
-_SERVICES_SQL = """
+def services_sql(agency: str, service: str) -> str:
+    """The agency's services (or the one ``service``, unless that is NULL), each with its recent
+    observed service times (seconds, newest first): the last SAMPLES_PER_SERVICE completed
+    walk-ins and appointments of the SAMPLE_WINDOW. ``agency`` and ``service`` are SQL
+    expressions (bound parameters, or a locked ticket's columns); only constants are passed."""
+    return f"""
 SELECT s.id, s.name, s.duration_minutes, s.skill, s.target_wait_minutes, s.ticket_prefix, s.active,
        (SELECT array_agg(seconds)
           FROM (SELECT seconds FROM (
                     SELECT extract(epoch FROM completed_at - started_at)::float8 AS seconds, completed_at
                       FROM walk_in_tickets
-                     WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
+                     WHERE agency_id = {agency} AND service_id = s.id AND status = 'completed'
                        AND started_at IS NOT NULL AND completed_at >= :samples_since
                     UNION ALL
                     SELECT extract(epoch FROM completed_at - started_at)::float8, completed_at
                       FROM appointments
-                     WHERE agency_id = :agency_id AND service_id = s.id AND status = 'completed'
+                     WHERE agency_id = {agency} AND service_id = s.id AND status = 'completed'
                        AND started_at IS NOT NULL AND completed_at >= :samples_since) AS done
                  ORDER BY completed_at DESC
                  LIMIT :per_service) AS recent) AS samples
   FROM services s
- WHERE s.agency_id = :agency_id AND (CAST(:service_id AS uuid) IS NULL OR s.id = CAST(:service_id AS uuid))
-"""
+ WHERE s.agency_id = {agency} AND ({service} IS NULL OR s.id = {service})
+"""  # noqa: S608 - module constants only
+
+
+_SERVICES_SQL = services_sql(":agency_id", "CAST(:service_id AS uuid)")
 _SERVICE_BINDS = (
     bindparam("agency_id", type_=Uuid),
     bindparam("service_id", type_=Uuid),
@@ -163,13 +169,13 @@ class ServiceRows:
         return services
 
 
+def sample_params(now: datetime) -> dict[str, Any]:
+    """The parameters of :func:`services_sql`'s observed service times."""
+    return {"samples_since": now - SAMPLE_WINDOW, "per_service": SAMPLES_PER_SERVICE}
+
+
 def _service_params(agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None) -> dict[str, Any]:
-    return {
-        "agency_id": agency_id,
-        "service_id": service_id,
-        "samples_since": now - SAMPLE_WINDOW,
-        "per_service": SAMPLES_PER_SERVICE,
-    }
+    return {"agency_id": agency_id, "service_id": service_id, **sample_params(now)}
 
 
 async def load_services(

@@ -8,15 +8,137 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Uuid, any_, bindparam, func, select, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.models import Appointment, Notification, WalkInTicket
+from orchestrator.repositories.calendars import releasing
+from orchestrator.repositories.queue import ServiceRows, sample_params, services_sql
+from orchestrator.repositories.writes import NewRow, insert_guarded
 from orchestrator.scheduling.transitions import AppointmentStatus, TicketStatus
+
+TICKETS = cast(Table, WalkInTicket.__table__)
+
+
+class _TicketColumns(NamedTuple):
+    id: uuid.UUID
+    agency_id: uuid.UUID
+    service_id: uuid.UUID
+    job_seeker_id: uuid.UUID | None
+    number: str
+    local_day: date
+    seq: int
+    status: str
+    priority: int
+    language: str | None
+    needs: list[str]
+    mode: str
+    channel: str
+    counsellor_id: uuid.UUID | None
+    preferred_counsellor_id: uuid.UUID | None
+    desk: str | None
+    claim_id: uuid.UUID | None
+    arrived_at: datetime
+    call_count: int
+    called_at: datetime | None
+    last_called_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_by: str
+    created_at: datetime
+
+
+class TicketRow(_TicketColumns):
+    """A ticket read with its row lock: a plain row, not an ORM entity (a start or completion
+    changes it with ``writes.RowChange`` in the statement that claims or releases the time), named
+    like its table for the audit trail. Its fields are the table's columns, in order."""
+
+    __slots__ = ()
+    __tablename__ = WalkInTicket.__tablename__
+
+
+if TicketRow._fields != tuple(column.key for column in TICKETS.c):  # pragma: no cover - a model change
+    raise RuntimeError("TicketRow's fields must be walk_in_tickets' columns, in order")
+
+_COLUMNS = ", ".join(f"t.{key}" for key in TicketRow._fields)
+_LOCK_TICKET = text(f"SELECT {_COLUMNS} FROM walk_in_tickets AS t WHERE t.id = :ticket_id FOR NO KEY UPDATE")  # noqa: S608
+# with its service and that service's observed times (the expected duration of a start)
+_LOCK_TICKET_AND_SERVICE = text(
+    f"""SELECT {_COLUMNS}, sv.* FROM walk_in_tickets AS t
+  LEFT JOIN LATERAL ({services_sql("t.agency_id", "t.service_id")}) AS sv ON true
+ WHERE t.id = :ticket_id FOR NO KEY UPDATE OF t"""  # noqa: S608 - module constants only
+)
+
+
+async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> TicketRow | None:
+    """The ticket, its row locked ``FOR NO KEY UPDATE`` to commit (None if there is none).
+
+    ``FOR NO KEY UPDATE``: conflicts with a call next claiming the row (it skips the ticket while
+    we hold it; we wait for its commit and then see ``called``), but not with the ``FOR KEY
+    SHARE`` that an outbox row referencing the ticket takes, so a concurrent "soon" SMS never
+    waits for us."""
+    row = (await session.execute(_LOCK_TICKET, {"ticket_id": ticket_id})).first()
+    return None if row is None else TicketRow._make(row)
+
+
+async def lock_ticket_and_service(
+    session: AsyncSession, ticket_id: uuid.UUID, now: datetime
+) -> tuple[TicketRow, ServiceRows] | None:
+    """:func:`lock_ticket`, with the ticket's service and its observed service times, one query."""
+    params = {"ticket_id": ticket_id, **sample_params(now)}
+    row = (await session.execute(_LOCK_TICKET_AND_SERVICE, params)).first()
+    if row is None:
+        return None
+    width = len(TicketRow._fields)
+    return TicketRow._make(row[:width]), ServiceRows.of([row[width:]])
+
+
+def _complete_ticket() -> Any:
+    # parameters named unlike the ticket's columns (SQLAlchemy would add those to the SET list)
+    now = bindparam("at", type_=DateTime(timezone=True))
+    gone, cut = releasing(bindparam("releasing", type_=Uuid()), now)
+    return (
+        update(TICKETS)
+        .where(TICKETS.c.id == bindparam("ticket", type_=Uuid()))
+        .values(
+            status=bindparam("to_status", type_=String()),
+            completed_at=now,
+            # a deleted claim's reference goes in this UPDATE (the row's FK is checked at its end)
+            claim_id=case((exists(select(gone.c.id)), null()), else_=TICKETS.c.claim_id),
+        )
+        .returning(TICKETS.c.id)
+        .add_cte(gone, cut)
+    )
+
+
+_COMPLETE_TICKET = _complete_ticket()
+
+
+async def complete_ticket(
+    session: AsyncSession, ticket: TicketRow, status: str, now: datetime, rows: Sequence[NewRow]
+) -> None:
+    """Set the (locked) ticket's ``status`` and completion time, give back the unused part of its
+    claim (``calendars.releasing``) and insert ``rows`` (its audit row): one statement."""
+    params = {"ticket": ticket.id, "releasing": ticket.claim_id, "to_status": status, "at": now}
+    await insert_guarded(session, _COMPLETE_TICKET, params, rows)
 
 
 def _claim_first_waiting() -> Any:

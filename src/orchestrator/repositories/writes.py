@@ -8,9 +8,11 @@ inserted by an earlier clause (an appointment its new job seeker). Used where a 
 several rows at once (a booking: job seeker, appointment, audit event, notifications).
 
 A guarded write (:func:`insert_guarded`) puts a statement that returns an id first (the claim
-of counsellor time, ``claim_time()``) and inserts the rows only if that id is not NULL; a row's
-value :data:`GUARD_ID` stands for that id (an appointment's ``claim_id``). A booking's claim and
-its rows are then one statement, and a lost race writes nothing.
+of counsellor time, ``claim_time()``; a ticket's update) and writes the rows only if that id is
+not NULL; a row's value :data:`GUARD_ID` stands for that id (an appointment's ``claim_id``). A
+booking's claim and its rows are then one statement, and a lost race writes nothing. Besides new
+rows, such a write may change existing ones by id (:class:`RowChange`: a started ticket's status
+and claim).
 
 The statement depends only on the *shape* of the rows (tables, columns, conflict targets), so it
 is built once per shape with bound parameters and kept: a booking pays for binding its values,
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, CursorResult, Executable, Select, Table, bindparam, inspect, select
+from sqlalchemy import CTE, CursorResult, Executable, Table, bindparam, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +57,26 @@ class NewRow:
         return {f"r{i}_{key}": value for key, value in self.values.items() if value is not GUARD_ID}
 
 
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """``values`` to set on the row ``id`` of ``table`` (a row not loaded into the session)."""
+
+    table: Table
+    id: Any
+    values: dict[str, Any]
+
+    def shape(self) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+        guarded = tuple(key for key, value in self.values.items() if value is GUARD_ID)
+        return "update", self.table.name, tuple(self.values), guarded
+
+    def params(self, i: int) -> dict[str, Any]:
+        values = {f"r{i}_{key}": value for key, value in self.values.items() if value is not GUARD_ID}
+        return {f"r{i}__id": self.id, **values}
+
+
+Write = NewRow | RowChange
+
+
 def row_of(entity: Any) -> NewRow:
     """The row of a new ORM object: its set column attributes (an ``id`` is given if none)."""
     if getattr(entity, "id", None) is None:
@@ -68,7 +90,7 @@ def row_of(entity: Any) -> NewRow:
 _STATEMENTS: dict[tuple[Any, ...], Executable] = {}
 
 
-def _statement(rows: Sequence[NewRow], guard: Select[Any] | None = None) -> Executable:
+def _statement(rows: Sequence[Write], guard: Executable | None = None) -> Executable:
     shape = (id(guard), *(row.shape() for row in rows))
     statement = _STATEMENTS.get(shape)
     if statement is None:
@@ -78,9 +100,12 @@ def _statement(rows: Sequence[NewRow], guard: Select[Any] | None = None) -> Exec
     return statement
 
 
-def _build(rows: Sequence[NewRow], guard: Select[Any] | None) -> Executable:
+def _build(rows: Sequence[Write], guard: Any) -> Executable:
     guarded = guard.cte("guard") if guard is not None else None
-    inserts = [_insert(i, row, guarded) for i, row in enumerate(rows)]
+    inserts = [
+        _change(i, row, guarded) if isinstance(row, RowChange) else _insert(i, row, guarded)
+        for i, row in enumerate(rows)
+    ]
     statement: Executable
     if guarded is not None:
         statement = select(guarded.c.id).add_cte(*(one.cte(f"write_{i}") for i, one in enumerate(inserts)))
@@ -109,6 +134,22 @@ def _insert(i: int, row: NewRow, guarded: CTE | None) -> Any:
     return one
 
 
+def _change(i: int, row: RowChange, guarded: CTE | None) -> Any:
+    table = row.table
+    claimed = select(guarded.c.id).scalar_subquery() if guarded is not None else None
+
+    def value(key: str) -> Any:
+        if row.values[key] is GUARD_ID:
+            assert claimed is not None, "GUARD_ID needs a guard"
+            return claimed
+        return bindparam(f"r{i}_{key}", type_=table.c[key].type)
+
+    one = update(table).where(table.c.id == bindparam(f"r{i}__id", type_=table.c.id.type))
+    if claimed is not None:
+        one = one.where(claimed.is_not(None))
+    return one.values({key: value(key) for key in row.values})
+
+
 async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
     """Insert ``rows`` in order as one statement (one round trip); returns the number of rows
     the *last* one inserted (0 when it was a skipped duplicate)."""
@@ -119,12 +160,19 @@ async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
 
 
 async def insert_guarded(
-    session: AsyncSession, guard: Select[Any], guard_params: dict[str, Any], rows: Sequence[NewRow]
+    session: AsyncSession, guard: Executable, guard_params: dict[str, Any], rows: Sequence[Write]
 ) -> Any:
-    """Run ``guard`` (a statement built once, selecting one column ``id``) and, only if the id
-    it returns is not NULL, insert ``rows`` — one statement; returns the id."""
+    """Run ``guard`` (a statement built once returning one column ``id``: a ``SELECT``, or an
+    ``UPDATE … RETURNING``) and, only if the id it returns is not NULL, write ``rows`` — one
+    statement; returns the id.
+
+    No parameter of ``guard`` may be named like a column of a table a :class:`RowChange` of
+    ``rows`` changes: SQLAlchemy would add it to that ``UPDATE``'s ``SET`` list."""
+    for row in rows:
+        if isinstance(row, RowChange) and any(key in row.table.c for key in guard_params):
+            raise ValueError(f"a guard parameter is named like a column of {row.table.name}")
     return await session.scalar(_statement(rows, guard), {**guard_params, **_params(rows)})
 
 
-def _params(rows: Sequence[NewRow]) -> dict[str, Any]:
+def _params(rows: Sequence[Write]) -> dict[str, Any]:
     return {key: value for i, row in enumerate(rows) for key, value in row.params(i).items()}

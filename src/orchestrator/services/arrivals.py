@@ -22,13 +22,14 @@ from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Unauthorized
 from orchestrator.models import Agency, Appointment
+from orchestrator.repositories.calendars import release_claim
 from orchestrator.repositories.queue import appointment_label, local_day
 from orchestrator.repositories.queue_policy import queue_settings
 from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit, callbacks
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.commands import Actor, Channel, System, principal_of
-from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change, release_claim
+from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change
 from orchestrator.services.queue_snapshot import load_snapshot
 
 
@@ -80,7 +81,7 @@ async def complete_appointment(
     appointment, caller, agency = await _staff_appointment(uow, cmd)
     move = APPOINTMENT.move("complete", appointment.status)
     appointment.status, appointment.completed_at, appointment.updated_at = move.target, now, now
-    if await release_claim(uow, appointment.claim_id, now):  # finishing early frees time for walk-ins
+    if await release_claim(uow.session, appointment.claim_id, now):  # finishing early frees time for walk-ins
         appointment.claim_id = None
     seconds = int((now - (appointment.started_at or now)).total_seconds())
     audit.record(
@@ -103,7 +104,7 @@ async def no_show_appointment(
     if now < appointment.starts_at:
         raise Conflict("the appointment has not started yet", code="not_started")
     appointment.status, appointment.updated_at = move.target, now
-    if await release_claim(uow, appointment.claim_id, now):
+    if await release_claim(uow.session, appointment.claim_id, now):
         appointment.claim_id = None
     audit.record(
         uow, actor=caller.actor, action="appointment.no_show", entity=appointment, agency_id=agency.id
@@ -148,7 +149,7 @@ async def release_no_shows(uow: UnitOfWork, agency_id: uuid.UUID, *, now: dateti
     for appointment in overdue:
         move = APPOINTMENT.move("no_show", appointment.status)
         appointment.status, appointment.updated_at = move.target, now
-        if await release_claim(uow, appointment.claim_id, now):
+        if await release_claim(uow.session, appointment.claim_id, now):
             appointment.claim_id = None
         audit.record(
             uow,

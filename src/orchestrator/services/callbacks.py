@@ -27,7 +27,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.deps import VoiceDialer
 from orchestrator.errors import Conflict, Invalid, NotFound, Unauthorized
 from orchestrator.models import Agency, CallbackRequest, Claim, Counsellor, JobSeeker, Service
-from orchestrator.repositories.calendars import claim_time
+from orchestrator.repositories.calendars import claim_time, release_claim
 from orchestrator.repositories.ledgers import ledger_params, load_ledger_records
 from orchestrator.scheduling.callbacks import CallbackAsk, Placement, plan_callbacks
 from orchestrator.scheduling.ledger import build_ledgers, ledger_range
@@ -48,7 +48,6 @@ from orchestrator.services.commands import (
 )
 from orchestrator.services.messages import language_of, reply, when
 from orchestrator.services.notifications import MARK_UNREACHABLE
-from orchestrator.services.queue_common import release_claim
 
 ACTIVE = (CallbackStatus.REQUESTED, CallbackStatus.SCHEDULED, CallbackStatus.IN_PROGRESS)
 OUTCOMES = ("reached", "no_answer", "voicemail", "wrong_number")
@@ -550,7 +549,7 @@ async def record_outcome(uow: UnitOfWork, cmd: RecordOutcome, *, now: datetime) 
 
 async def _release_unused(uow: UnitOfWork, request: CallbackRequest, now: datetime) -> None:
     """Give back what is left of the call's claim (the call is over)."""
-    if await release_claim(uow, request.claim_id, now):
+    if await release_claim(uow.session, request.claim_id, now):
         request.claim_id = None
 
 

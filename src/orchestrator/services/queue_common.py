@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Uuid, bindparam, select, text
+from sqlalchemy import select
 
 from orchestrator import outbox
 from orchestrator.auth import Role
@@ -233,24 +233,3 @@ async def notify_soon(uow: UnitOfWork, snapshot: Snapshot) -> int:
             ),
         )
     return sent
-
-
-# --- counsellors' time ----------------------------------------------------------------------
-
-
-_RELEASE_CLAIM = text(
-    """
-WITH gone AS (DELETE FROM claims WHERE id = :claim_id AND starts_at >= :now RETURNING id),
-     cut AS (UPDATE claims SET ends_at = :now
-              WHERE id = :claim_id AND starts_at < :now AND ends_at > :now RETURNING id)
-SELECT EXISTS (SELECT 1 FROM gone) AS deleted
-"""
-).bindparams(bindparam("claim_id", type_=Uuid), bindparam("now", type_=DateTime(timezone=True)))
-
-
-async def release_claim(uow: UnitOfWork, claim_id: uuid.UUID | None, now: datetime) -> bool:
-    """Give back the unused part of a claim, in one statement: end it now, or delete it if it has
-    not started yet (then True: the caller clears its reference)."""
-    if claim_id is None:
-        return False
-    return bool(await uow.session.scalar(_RELEASE_CLAIM, {"claim_id": claim_id, "now": now}))

@@ -24,7 +24,6 @@ from orchestrator.repositories.queue import (
     ServiceRows,
     appointment_label,
     load_queue_rows,
-    load_services,
     local_day,
     minutes_up,
 )
@@ -181,12 +180,9 @@ def _waiting_ticket(
     )
 
 
-async def expected_duration(
-    session: AsyncSession, agency_id: uuid.UUID, service_id: uuid.UUID, now: datetime
-) -> timedelta:
-    """Expected length of one service (observed here, the service's duration as prior)."""
-    durations = _durations(await load_services(session, agency_id, now, service_id))
-    return durations.get(str(service_id), timedelta(minutes=15))
+def expected_duration(services: ServiceRows, service_id: uuid.UUID) -> timedelta:
+    """Expected length of one service of ``services`` (observed here, its duration as prior)."""
+    return _durations(services).get(str(service_id), timedelta(minutes=15))
 
 
 def _durations(services: ServiceRows) -> dict[str, timedelta]:

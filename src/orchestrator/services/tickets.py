@@ -28,8 +28,15 @@ from orchestrator.auth import Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Invalid, NotFound
 from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, TicketCounter, WalkInTicket
-from orchestrator.repositories.calendars import claim_time, live_claims
-from orchestrator.repositories.writes import insert_together, row_of
+from orchestrator.repositories.calendars import claim_time, live_claims, release_claim
+from orchestrator.repositories.queue_claims import (
+    TICKETS,
+    TicketRow,
+    complete_ticket,
+    lock_ticket,
+    lock_ticket_and_service,
+)
+from orchestrator.repositories.writes import GUARD_ID, RowChange, insert_together, row_of
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
@@ -46,14 +53,13 @@ from orchestrator.services.queue_common import (
     light_event,
     notify_called,
     publish_change,
-    release_claim,
 )
 from orchestrator.services.queue_snapshot import expected_duration, load_snapshot
 
 SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
 
 
-def _move(ticket: WalkInTicket, action: str) -> Move[TicketStatus]:
+def _move(ticket: WalkInTicket | TicketRow, action: str) -> Move[TicketStatus]:
     """The allowed move (the core's table), or ``BadTransition`` naming the ticket."""
     return TICKET.move(action, ticket.status, label=f"ticket {ticket.number}")
 
@@ -230,12 +236,16 @@ async def _ticket(
         WalkInTicket, ticket_id, with_for_update={"key_share": True}, populate_existing=True
     )
     if ticket is None:
-        raise NotFound(f"no ticket {ticket_id}", code="not_found")
+        raise _no_ticket(ticket_id)
     caller = require_in_agency(principal, ticket.agency_id, *roles)
     return ticket, caller
 
 
-def _only_own(caller: Principal, ticket: WalkInTicket) -> None:
+def _no_ticket(ticket_id: uuid.UUID) -> NotFound:
+    return NotFound(f"no ticket {ticket_id}", code="not_found")
+
+
+def _only_own(caller: Principal, ticket: WalkInTicket | TicketRow) -> None:
     if caller.role is Role.COUNSELLOR and ticket.counsellor_id != caller.counsellor_id:
         raise Forbidden("a counsellor acts only on the people it called", code="not_yours")
 
@@ -295,19 +305,27 @@ async def _start(
     uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     """The person came to the desk: the counsellor's time is claimed (kind ``service``) for the
-    expected duration, so online booking cannot take it; 409 if the counsellor is committed now."""
-    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
+    expected duration, so online booking cannot take it; 409 if the counsellor is committed now.
+
+    Two statements: the ticket locked with its service's observed times, then the claim with the
+    ticket's change and its audit row (written only if the claim is made)."""
+    found = await lock_ticket_and_service(uow.session, ticket_id, now)
+    if found is None:
+        raise _no_ticket(ticket_id)
+    ticket, services = found
+    caller = require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
     agency_id = ticket.agency_id  # the agency row itself is not needed here
     _only_own(caller, ticket)
     move = _move(ticket, "start")
     if ticket.counsellor_id is None:  # pragma: no cover - a called ticket always has one
         raise Conflict(f"ticket {ticket.number} has no counsellor", code="bad_transition")
-    expected = await expected_duration(uow.session, agency_id, ticket.service_id, now)
+    expected = expected_duration(services, ticket.service_id)
     counsellor_id = ticket.counsellor_id
+    started = {"status": move.target, "started_at": now, "claim_id": GUARD_ID}
 
     async def claim(until: datetime) -> uuid.UUID | None:
-        """The service's time up to ``until``, and its audit row in the same statement."""
-        started = audit.event(
+        """The service's time up to ``until``, with the ticket's change and its audit row."""
+        audited = audit.event(
             actor=caller.actor,
             action="ticket.started",
             entity=ticket,
@@ -323,7 +341,7 @@ async def _start(
             ends_at=until,
             kind="service",
             now=now,
-            rows=[row_of(started)],
+            rows=[RowChange(TICKETS, ticket.id, started), row_of(audited)],
         )
 
     claim_id = await claim(now + expected)
@@ -338,9 +356,7 @@ async def _start(
             claim_id = await claim(next_start)
     if claim_id is None:
         raise Conflict("the counsellor has another commitment right now", code="counsellor_busy")
-    ticket.status = move.target
-    ticket.started_at = now
-    ticket.claim_id = claim_id
+    ticket = ticket._replace(status=move.target, started_at=now, claim_id=claim_id)
     publish_change(
         uow,
         agency_id,
@@ -360,29 +376,28 @@ async def _complete(
     uow: UnitOfWork, principal: Principal | None, ticket_id: uuid.UUID, *, now: datetime
 ) -> TicketView:
     """Done: records the service duration (it feeds the expected durations) and frees the rest
-    of the claimed time."""
-    ticket, caller = await _ticket(uow, principal, ticket_id, *QUEUE_ROLES)
-    agency_id = ticket.agency_id  # the agency row itself is not needed here
+    of the claimed time. Two statements: the ticket locked, then its change, the release of the
+    rest of its claim and its audit row."""
+    ticket = await lock_ticket(uow.session, ticket_id)
+    if ticket is None:
+        raise _no_ticket(ticket_id)
+    caller = require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
     _only_own(caller, ticket)
     move = _move(ticket, "complete")
-    started = ticket.started_at or now  # in service means started
-    ticket.status = move.target
-    ticket.completed_at = now
-    seconds = int((now - started).total_seconds())
-    if await release_claim(uow, ticket.claim_id, now):
-        ticket.claim_id = None
-    audit.record(
-        uow,
+    seconds = int((now - (ticket.started_at or now)).total_seconds())  # in service means started
+    completed = audit.event(
         actor=caller.actor,
         action="ticket.completed",
         entity=ticket,
-        agency_id=agency_id,
+        agency_id=ticket.agency_id,
         counsellor_id=ticket.counsellor_id,
         service_seconds=seconds,
     )
+    await complete_ticket(uow.session, ticket, move.target, now, [row_of(completed)])
+    ticket = ticket._replace(status=move.target, completed_at=now)
     publish_change(
         uow,
-        agency_id,
+        ticket.agency_id,
         light_event(
             move.live_event,
             now,
@@ -481,7 +496,7 @@ async def transfer_ticket(uow: UnitOfWork, body: TransferTicket, *, now: datetim
         )
         ticket.preferred_counsellor_id = target.id
         changes["counsellor_id"] = target.id
-    if ticket.status == TicketStatus.IN_SERVICE and await release_claim(uow, ticket.claim_id, now):
+    if ticket.status == TicketStatus.IN_SERVICE and await release_claim(uow.session, ticket.claim_id, now):
         ticket.claim_id = None
     ticket.status, ticket.counsellor_id, ticket.desk = move.target, None, None
     ticket.call_count, ticket.last_called_at, ticket.started_at = 0, None, None
