@@ -460,3 +460,17 @@ def test_next_works_is_next_work_again_and_again_without_the_previous_choices(
                 break
             rest = replace(rest, tickets=tuple(t for t in rest.tickets if t.id != decision.item_id))
         assert next_works(c, NOW, s, POLICY, count) == expected
+
+
+def test_without_equals_a_validated_state_of_the_rest() -> None:
+    full = state(
+        [ticket("t1", seq=1), ticket("t2", seq=2), ticket("t3", service="reg", seq=3)],
+        appointments=[appointment("a1", 3), appointment("a2", 20)],
+    )
+    cut = full.without({"t2", "a1", "unknown"})
+    rest = state(
+        [ticket("t1", seq=1), ticket("t3", service="reg", seq=3)], appointments=[appointment("a2", 20)]
+    )
+    assert cut == rest
+    assert pick(full) == "a1" and pick(cut) == pick(rest) == "t1"
+    assert [t.id for t in full.tickets] == ["t1", "t2", "t3"]  # the original is unchanged

@@ -164,8 +164,7 @@ def _claim_first_waiting() -> Any:
             last_called_at=now,
             called_at=func.coalesce(WalkInTicket.called_at, now),
         )
-        .returning(WalkInTicket)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*TICKETS.c)
     )
 
 
@@ -179,7 +178,7 @@ async def claim_first_waiting(
     counsellor_id: uuid.UUID,
     desk: str | None,
     now: datetime,
-) -> WalkInTicket | None:
+) -> TicketRow | None:
     """Call the first ticket of ``ranked`` that is still waiting and that no other transaction
     holds; None if every one of them is taken, changed or locked. One statement:
 
@@ -198,7 +197,8 @@ async def claim_first_waiting(
     not make the ticket look taken.
     """
     params = {"ranked": list(ranked), "counsellor_id": counsellor_id, "desk": desk, "now": now}
-    return (await session.execute(_CLAIM_FIRST_WAITING, params)).scalar_one_or_none()
+    row = (await session.execute(_CLAIM_FIRST_WAITING, params)).first()
+    return None if row is None else TicketRow._make(row)
 
 
 async def claim_appointment(

@@ -53,10 +53,15 @@ from sqlalchemy import bindparam, select, text
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
-from orchestrator.models import Agency, Appointment, CallbackRequest, Counsellor, WalkInTicket
+from orchestrator.models import Agency, Appointment, CallbackRequest, Counsellor
 from orchestrator.repositories.calendars import claim_time, lock_counsellors
 from orchestrator.repositories.queue import appointment_label
-from orchestrator.repositories.queue_claims import claim_appointment, claim_first_waiting, lock_waiting
+from orchestrator.repositories.queue_claims import (
+    TicketRow,
+    claim_appointment,
+    claim_first_waiting,
+    lock_waiting,
+)
 from orchestrator.scheduling.callbacks import call_early
 from orchestrator.scheduling.queue import DeskCounsellor, Reason, WorkDecision, WorkKind, next_works
 from orchestrator.scheduling.transitions import (
@@ -93,7 +98,7 @@ class WorkView:
     counsellor: Counsellor
     service_id: uuid.UUID
     label: str
-    ticket: WalkInTicket | None = None
+    ticket: TicketRow | None = None
     appointment: Appointment | None = None
     callback: CallbackRequest | None = None
 
@@ -153,13 +158,6 @@ async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> 
     return snapshot
 
 
-def _ranked(desk: DeskCounsellor, snapshot: Snapshot, count: int) -> tuple[list[WorkDecision], Snapshot]:
-    """The counsellor's next ``count`` choices in the core's order (the queue ranked once), and
-    the snapshot without them. A due appointment comes first and alone."""
-    decisions = next_works(desk, snapshot.now, snapshot.state, snapshot.policy, count)
-    return decisions, snapshot.without(*(d.item_id for d in decisions))
-
-
 @dataclass(frozen=True, slots=True)
 class CallNext:
     actor: Actor
@@ -206,7 +204,9 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
         return None
     count = FIRST_CANDIDATES
     for _ in range(MAX_CLAIM_ROUNDS):
-        candidates, rest = _ranked(desk, snapshot, count)
+        # the counsellor's next choices in the core's order (the queue ranked once); a due
+        # appointment comes first and alone
+        candidates = next_works(desk, snapshot.now, snapshot.state, snapshot.policy, count)
         if not candidates:  # nothing due, no walk-in suits them: a waiting callback, now
             return await _early_callback(uow, caller, counsellor, agency, desk, now)
         first = candidates[0]
@@ -226,7 +226,7 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
                 decision = next(c for c in candidates if c.item_id == str(ticket.id))
                 return await _called(uow, caller, counsellor, agency, snapshot, decision, ticket)
             count *= 2
-        snapshot = rest
+        snapshot = snapshot.without(*(c.item_id for c in candidates))  # all taken meanwhile
     raise Conflict("the queue changed too fast; try again", code="retry")
 
 
@@ -370,7 +370,7 @@ async def _called(
     agency: Agency,
     snapshot: Snapshot,
     decision: WorkDecision,
-    ticket: WalkInTicket,
+    ticket: TicketRow,
 ) -> WorkView:
     """Record a claimed ticket: audit, "you are called" SMS, live event (the "soon" SMS and the
     typical wait follow from the refresh it asks for)."""

@@ -121,13 +121,8 @@ class Snapshot:
         """The same snapshot with waiting tickets or due appointments gone (just called,
         cancelled, claimed by someone else, …)."""
         gone = set(item_ids)
-        state = replace(
-            self.state,
-            tickets=tuple(t for t in self.state.tickets if t.id not in gone),
-            appointments=tuple(a for a in self.state.appointments if a.id not in gone),
-        )
         tickets = {k: v for k, v in self.tickets.items() if k not in gone}
-        return replace(self, state=state, tickets=tickets, _order=None, _waits=None)
+        return replace(self, state=self.state.without(gone), tickets=tickets, _order=None, _waits=None)
 
 
 def waiting_ticket(row: Any) -> WaitingTicket:
