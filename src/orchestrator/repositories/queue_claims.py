@@ -142,27 +142,29 @@ async def complete_ticket(
 
 
 def _claim_first_waiting() -> Any:
-    """Built once, parameters bound at execution (statement construction cost more than the query)."""
+    """Built once, parameters bound at execution (statement construction cost more than the
+    query); on the table, not the ORM entity (no ORM pre-processing of the UPDATE)."""
+    t = TICKETS.c
     ids = bindparam("ranked", type_=ARRAY(Uuid()))
-    now = bindparam("now", type_=WalkInTicket.__table__.c.last_called_at.type)
+    now = bindparam("now", type_=t.last_called_at.type)
     pick = (
-        select(WalkInTicket.id)
-        .where(WalkInTicket.id == any_(ids), WalkInTicket.status == TicketStatus.WAITING)
-        .order_by(func.array_position(ids, WalkInTicket.id))
+        select(t.id)
+        .where(t.id == any_(ids), t.status == TicketStatus.WAITING)
+        .order_by(func.array_position(ids, t.id))
         .limit(1)
         .with_for_update(skip_locked=True, key_share=True)
         .scalar_subquery()
     )
     return (
-        update(WalkInTicket)
-        .where(WalkInTicket.id == pick, WalkInTicket.status == TicketStatus.WAITING)
+        update(TICKETS)
+        .where(t.id == pick, t.status == TicketStatus.WAITING)
         .values(
             status=TicketStatus.CALLED,
             counsellor_id=bindparam("counsellor_id", type_=Uuid()),
-            desk=bindparam("desk", type_=WalkInTicket.__table__.c.desk.type),
-            call_count=WalkInTicket.call_count + 1,
+            desk=bindparam("desk", type_=t.desk.type),
+            call_count=t.call_count + 1,
             last_called_at=now,
-            called_at=func.coalesce(WalkInTicket.called_at, now),
+            called_at=func.coalesce(t.called_at, now),
         )
         .returning(*TICKETS.c)
     )
