@@ -66,19 +66,20 @@ class _TicketColumns(NamedTuple):
     created_at: datetime
 
 
-class TicketRow(_TicketColumns):
-    """A ticket read with its row lock: a plain row, not an ORM entity (a start or completion
-    changes it with ``writes.RowChange`` in the statement that claims or releases the time), named
-    like its table for the audit trail. Its fields are the table's columns, in order."""
+class LockedTicket(_TicketColumns):
+    """A ticket read under its row lock (a start's or completion's read, call next's claim): a
+    plain row, not an ORM entity (a start changes it with ``writes.RowChange`` in the statement
+    that claims the time), named like its table for the audit trail. Its fields are the table's
+    columns, in order."""
 
     __slots__ = ()
     __tablename__ = WalkInTicket.__tablename__
 
 
-if TicketRow._fields != tuple(column.key for column in TICKETS.c):  # pragma: no cover - a model change
-    raise RuntimeError("TicketRow's fields must be walk_in_tickets' columns, in order")
+if LockedTicket._fields != tuple(column.key for column in TICKETS.c):  # pragma: no cover - a model change
+    raise RuntimeError("LockedTicket's fields must be walk_in_tickets' columns, in order")
 
-_COLUMNS = ", ".join(f"t.{key}" for key in TicketRow._fields)
+_COLUMNS = ", ".join(f"t.{key}" for key in LockedTicket._fields)
 _LOCK_TICKET = text(f"SELECT {_COLUMNS} FROM walk_in_tickets AS t WHERE t.id = :ticket_id FOR NO KEY UPDATE")  # noqa: S608
 # with its service and that service's observed times (the expected duration of a start)
 _LOCK_TICKET_AND_SERVICE = text(
@@ -88,7 +89,7 @@ _LOCK_TICKET_AND_SERVICE = text(
 )
 
 
-async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> TicketRow | None:
+async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> LockedTicket | None:
     """The ticket, its row locked ``FOR NO KEY UPDATE`` to commit (None if there is none).
 
     ``FOR NO KEY UPDATE``: conflicts with a call next claiming the row (it skips the ticket while
@@ -96,19 +97,19 @@ async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> TicketRow 
     SHARE`` that an outbox row referencing the ticket takes, so a concurrent "soon" SMS never
     waits for us."""
     row = (await session.execute(_LOCK_TICKET, {"ticket_id": ticket_id})).first()
-    return None if row is None else TicketRow._make(row)
+    return None if row is None else LockedTicket._make(row)
 
 
 async def lock_ticket_and_service(
     session: AsyncSession, ticket_id: uuid.UUID, now: datetime
-) -> tuple[TicketRow, ServiceRows] | None:
+) -> tuple[LockedTicket, ServiceRows] | None:
     """:func:`lock_ticket`, with the ticket's service and its observed service times, one query."""
     params = {"ticket_id": ticket_id, **sample_params(now)}
     row = (await session.execute(_LOCK_TICKET_AND_SERVICE, params)).first()
     if row is None:
         return None
-    width = len(TicketRow._fields)
-    return TicketRow._make(row[:width]), ServiceRows.of([row[width:]])
+    width = len(LockedTicket._fields)
+    return LockedTicket._make(row[:width]), ServiceRows.of([row[width:]])
 
 
 def _complete_ticket() -> Any:
@@ -133,7 +134,7 @@ _COMPLETE_TICKET = _complete_ticket()
 
 
 async def complete_ticket(
-    session: AsyncSession, ticket: TicketRow, status: str, now: datetime, rows: Sequence[NewRow]
+    session: AsyncSession, ticket: LockedTicket, status: str, now: datetime, rows: Sequence[NewRow]
 ) -> None:
     """Set the (locked) ticket's ``status`` and completion time, give back the unused part of its
     claim (``calendars.releasing``) and insert ``rows`` (its audit row): one statement."""
@@ -180,7 +181,7 @@ async def claim_first_waiting(
     counsellor_id: uuid.UUID,
     desk: str | None,
     now: datetime,
-) -> TicketRow | None:
+) -> LockedTicket | None:
     """Call the first ticket of ``ranked`` that is still waiting and that no other transaction
     holds; None if every one of them is taken, changed or locked. One statement:
 
@@ -200,7 +201,7 @@ async def claim_first_waiting(
     """
     params = {"ranked": list(ranked), "counsellor_id": counsellor_id, "desk": desk, "now": now}
     row = (await session.execute(_CLAIM_FIRST_WAITING, params)).first()
-    return None if row is None else TicketRow._make(row)
+    return None if row is None else LockedTicket._make(row)
 
 
 async def claim_appointment(

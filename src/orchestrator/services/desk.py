@@ -57,7 +57,7 @@ from orchestrator.models import Agency, Appointment, CallbackRequest, Counsellor
 from orchestrator.repositories.calendars import claim_time, lock_counsellors
 from orchestrator.repositories.queue import appointment_label
 from orchestrator.repositories.queue_claims import (
-    TicketRow,
+    LockedTicket,
     claim_appointment,
     claim_first_waiting,
     lock_waiting,
@@ -98,7 +98,7 @@ class WorkView:
     counsellor: Counsellor
     service_id: uuid.UUID
     label: str
-    ticket: TicketRow | None = None
+    ticket: LockedTicket | None = None
     appointment: Appointment | None = None
     callback: CallbackRequest | None = None
 
@@ -370,7 +370,7 @@ async def _called(
     agency: Agency,
     snapshot: Snapshot,
     decision: WorkDecision,
-    ticket: TicketRow,
+    ticket: LockedTicket,
 ) -> WorkView:
     """Record a claimed ticket: audit, "you are called" SMS, live event (the "soon" SMS and the
     typical wait follow from the refresh it asks for)."""

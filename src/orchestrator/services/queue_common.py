@@ -35,7 +35,7 @@ from orchestrator.db import UnitOfWork
 from orchestrator.errors import Invalid, NotFound
 from orchestrator.models import Agency, Counsellor, JobSeeker, Service, WalkInTicket
 from orchestrator.repositories.queue import minutes_up
-from orchestrator.repositories.queue_claims import TicketRow, recorded_dedupe_keys
+from orchestrator.repositories.queue_claims import LockedTicket, recorded_dedupe_keys
 from orchestrator.services.messages import ticket_text
 from orchestrator.services.queue_snapshot import Snapshot, board_counts
 
@@ -134,7 +134,7 @@ CALLED_VALID_FOR = timedelta(minutes=10)  # a "your turn" text later than this i
 SOON_VALID_FOR = timedelta(minutes=30)
 
 
-async def notify_called(uow: UnitOfWork, ticket: WalkInTicket | TicketRow, agency: Agency) -> None:
+async def notify_called(uow: UnitOfWork, ticket: WalkInTicket | LockedTicket, agency: Agency) -> None:
     if ticket.job_seeker_id is None:
         return
     phone = outbox.sms_recipient(await uow.session.get(JobSeeker, ticket.job_seeker_id))

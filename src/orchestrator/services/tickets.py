@@ -31,7 +31,7 @@ from orchestrator.models import Agency, Claim, Counsellor, JobSeeker, Service, T
 from orchestrator.repositories.calendars import claim_time, live_claims, release_claim
 from orchestrator.repositories.queue_claims import (
     TICKETS,
-    TicketRow,
+    LockedTicket,
     complete_ticket,
     lock_ticket,
     lock_ticket_and_service,
@@ -59,7 +59,7 @@ from orchestrator.services.queue_snapshot import expected_duration, load_snapsho
 SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
 
 
-def _move(ticket: WalkInTicket | TicketRow, action: str) -> Move[TicketStatus]:
+def _move(ticket: WalkInTicket | LockedTicket, action: str) -> Move[TicketStatus]:
     """The allowed move (the core's table), or ``BadTransition`` naming the ticket."""
     return TICKET.move(action, ticket.status, label=f"ticket {ticket.number}")
 
@@ -245,7 +245,7 @@ def _no_ticket(ticket_id: uuid.UUID) -> NotFound:
     return NotFound(f"no ticket {ticket_id}", code="not_found")
 
 
-def _only_own(caller: Principal, ticket: WalkInTicket | TicketRow) -> None:
+def _only_own(caller: Principal, ticket: WalkInTicket | LockedTicket) -> None:
     if caller.role is Role.COUNSELLOR and ticket.counsellor_id != caller.counsellor_id:
         raise Forbidden("a counsellor acts only on the people it called", code="not_yours")
 
