@@ -47,8 +47,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Table, Uuid, bindparam, exists, select, update
 
 from orchestrator.auth import Principal
 from orchestrator.db import UnitOfWork
@@ -90,6 +91,7 @@ from orchestrator.services.queue_snapshot import Snapshot, load_snapshot
 # without contention the first round wins; 2+4+…+64 = 126 candidates cover any realistic race.
 FIRST_CANDIDATES = 2
 MAX_CLAIM_ROUNDS = 6
+CALLBACK_EARLY = timedelta(minutes=5)  # a callback may be started this long before its time
 
 
 @dataclass
@@ -110,20 +112,87 @@ async def _locked_counsellor(
     authorize: their row is read after the lock, so it is never older than a concurrent request
     of theirs. (The key comes from the path; a refused caller holds it only until its rollback.)"""
     await lock_counsellors(uow.session, [counsellor_id])
-    found = (await uow.session.execute(_COUNSELLOR_AND_AGENCY, {"id": counsellor_id})).first()
+    found = (await uow.session.execute(_COUNSELLOR_AND_AGENCY, {"counsellor": counsellor_id})).first()
+    return _authorized(principal, counsellor_id, found)
+
+
+def _authorized(
+    principal: Principal | None, counsellor_id: uuid.UUID, found: Any
+) -> tuple[Counsellor, Agency, Principal]:
     if found is None:
         raise NotFound(f"no counsellor {counsellor_id}", code="not_found")
-    counsellor, agency = found
-    caller = admin.authorize_counsellor(principal, counsellor, *QUEUE_ROLES)
-    return counsellor, agency, caller
+    counsellor, agency = found[0], found[1]
+    return counsellor, agency, admin.authorize_counsellor(principal, counsellor, *QUEUE_ROLES)
 
 
 _COUNSELLOR_AND_AGENCY = (
     select(Counsellor, Agency)
     .join(Agency, Agency.id == Counsellor.agency_id)
-    .where(Counsellor.id == bindparam("id"))
+    .where(Counsellor.id == bindparam("counsellor"))
     .execution_options(populate_existing=True)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Desk:
+    counsellor: Counsellor
+    agency: Agency
+    caller: Principal
+    callback_in_hand: uuid.UUID | None  # a callback in progress: the counsellor is busy
+    callback_started: uuid.UUID | None  # their scheduled callback whose time has come, started
+
+
+async def _locked_desk(
+    uow: UnitOfWork, principal: Principal | None, counsellor_id: uuid.UUID, now: datetime
+) -> _Desk:
+    """Call next's :func:`_locked_counsellor`, whose query also answers "a callback in hand?" and
+    starts the counsellor's due callback if not (``SKIP LOCKED``: two desks never start it
+    twice). A refusal that follows (off desk, busy) rolls the start back with everything else."""
+    await lock_counsellors(uow.session, [counsellor_id])
+    params = {"counsellor": counsellor_id, "now": now, "due": now + CALLBACK_EARLY}
+    found = (await uow.session.execute(_DESK, params)).first()
+    counsellor, agency, caller = _authorized(principal, counsellor_id, found)
+    assert found is not None
+    return _Desk(counsellor, agency, caller, found.in_hand, found.started)
+
+
+def _desk_statement() -> Any:
+    """The counsellor and agency of :data:`_COUNSELLOR_AND_AGENCY`, with the callback in hand and
+    the due callback started (a data-modifying clause of the same statement). No parameter is
+    named like a column of ``callback_requests``: SQLAlchemy would add it to the UPDATE's SET."""
+    callbacks = cast(Table, CallbackRequest.__table__)
+    c = callbacks.c
+    counsellor = bindparam("counsellor", type_=Uuid())
+    now = bindparam("now", type_=c.started_at.type)
+    in_hand = (
+        select(c.id).where(c.counsellor_id == counsellor, c.status == CallbackStatus.IN_PROGRESS).limit(1)
+    ).cte("in_hand")
+    due = (
+        select(c.id)
+        .where(
+            c.counsellor_id == counsellor,
+            c.status == CallbackStatus.SCHEDULED,
+            c.scheduled_at <= bindparam("due", type_=c.scheduled_at.type),
+            ~exists(select(in_hand.c.id)),
+        )
+        .order_by(c.scheduled_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    started = (
+        update(callbacks)
+        .where(c.id == due)
+        .values(status=CallbackStatus.IN_PROGRESS, started_at=now, updated_at=now, attempts=c.attempts + 1)
+        .returning(c.id)
+    ).cte("started")
+    return _COUNSELLOR_AND_AGENCY.add_columns(
+        select(in_hand.c.id).scalar_subquery().label("in_hand"),
+        select(started.c.id).scalar_subquery().label("started"),
+    ).add_cte(started)
+
+
+_DESK = _desk_statement()
 
 
 async def _expire_exhausted(uow: UnitOfWork, snapshot: Snapshot, actor: str) -> Snapshot:
@@ -184,7 +253,8 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
 
     See the module docstring for why nobody is handed out twice.
     """
-    counsellor, agency, caller = await _locked_counsellor(uow, principal_of(cmd.actor), cmd.counsellor_id)
+    locked = await _locked_desk(uow, principal_of(cmd.actor), cmd.counsellor_id, now)
+    counsellor, agency, caller = locked.counsellor, locked.agency, locked.caller
     if not counsellor.active:
         raise Conflict("this counsellor is deactivated", code="inactive")
     if not counsellor.on_desk:
@@ -195,9 +265,14 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
         raise Conflict(
             "finish (or requeue) the current person before calling the next", code="busy", current=current
         )
-    due = await _due_callback(uow, counsellor, caller, now)
-    if due is not None:
-        return due
+    if locked.callback_in_hand is not None:
+        raise Conflict(
+            "record the outcome of the current callback first",
+            code="busy",
+            current=str(locked.callback_in_hand),
+        )
+    if locked.callback_started is not None:
+        return await _due_callback(uow, counsellor, caller, locked.callback_started)
     snapshot = await _expire_exhausted(uow, snapshot, caller.actor)
     desk = snapshot.desk(counsellor.id)
     if desk is None:
@@ -230,42 +305,11 @@ async def call_next(uow: UnitOfWork, cmd: CallNext, *, now: datetime) -> WorkVie
     raise Conflict("the queue changed too fast; try again", code="retry")
 
 
-CALLBACK_EARLY = timedelta(minutes=5)  # a callback may be started this long before its time
-
-# One statement: the callback the counsellor has in hand (then nothing is started), else their
-# scheduled callback whose time has come, started (``SKIP LOCKED``: two desks never start it twice).
-_DUE_CALLBACK = text(
-    """
-WITH in_hand AS (
-    SELECT id FROM callback_requests WHERE counsellor_id = :counsellor AND status = 'in_progress' LIMIT 1
-), started AS (
-    UPDATE callback_requests SET status = 'in_progress', started_at = :now, updated_at = :now,
-           attempts = attempts + 1
-     WHERE id = (SELECT id FROM callback_requests
-                  WHERE counsellor_id = :counsellor AND status = 'scheduled' AND scheduled_at <= :due
-                    AND NOT EXISTS (SELECT 1 FROM in_hand)
-                  ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING id
-)
-SELECT (SELECT id FROM in_hand) AS in_hand, (SELECT id FROM started) AS started
-"""
-)
-
-
 async def _due_callback(
-    uow: UnitOfWork, counsellor: Counsellor, caller: Principal, now: datetime
-) -> WorkView | None:
-    """The counsellor's callback whose reserved time has come, started; 409 ``busy`` while one
-    is in progress. Its time was claimed for it, so it goes before the queue like an appointment."""
-    in_hand, found = (
-        await uow.session.execute(
-            _DUE_CALLBACK, {"counsellor": counsellor.id, "now": now, "due": now + CALLBACK_EARLY}
-        )
-    ).one()
-    if in_hand is not None:
-        raise Conflict("record the outcome of the current callback first", code="busy", current=str(in_hand))
-    if found is None:
-        return None
+    uow: UnitOfWork, counsellor: Counsellor, caller: Principal, found: uuid.UUID
+) -> WorkView:
+    """The counsellor's callback whose reserved time has come, started by :func:`_locked_desk`'s
+    query: its time was claimed for it, so it goes before the queue like an appointment."""
     request = await uow.session.get(CallbackRequest, found, populate_existing=True)
     assert request is not None and request.service_id is not None
     audit.record(
