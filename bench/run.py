@@ -285,6 +285,17 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                     _ratio(measured.get("cpu_ms_p50"), floor),
                 )
             )
+            for step, part in (measured.get("steps") or {}).items():  # a handout's three requests
+                rows.append(
+                    (
+                        f"  of which {step}",
+                        "CPU ms p50 · round trips",
+                        f"{part.get('cpu_ms_p50')} · {part.get('round_trips')}",
+                        "",
+                        "",
+                        "",
+                    )
+                )
     sms = results.get("bench_sms") or {}
     if "error" not in sms and sms:
         relay = _get(sms, "relay_baseline", "messages_per_s")
