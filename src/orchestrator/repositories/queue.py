@@ -112,8 +112,8 @@ def _latest_call_first(row: Any) -> tuple[bool, datetime]:
     return (row.last_called_at is None, row.last_called_at or datetime.min.replace(tzinfo=UTC))
 
 
-def services_sql(agency: str, service: str) -> str:
-    """The agency's services (or the one ``service``, unless that is NULL), each with its recent
+def services_sql(agency: str, service: str | None = None) -> str:
+    """The agency's services (or the one ``service``), each with its recent
     observed service times (seconds, newest first): the last SAMPLES_PER_SERVICE completed
     walk-ins and appointments of the SAMPLE_WINDOW. ``agency`` and ``service`` are SQL
     expressions (bound parameters, or a locked ticket's columns); only constants are passed."""
@@ -133,18 +133,16 @@ SELECT s.id, s.name, s.duration_minutes, s.skill, s.target_wait_minutes, s.ticke
                  ORDER BY completed_at DESC
                  LIMIT :per_service) AS recent) AS samples
   FROM services s
- WHERE s.agency_id = {agency} AND ({service} IS NULL OR s.id = {service})
+ WHERE s.agency_id = {agency}{f" AND s.id = {service}" if service else ""}
 """  # noqa: S608 - module constants only
 
 
-_SERVICES_SQL = services_sql(":agency_id", "CAST(:service_id AS uuid)")
+_SERVICES_SQL = services_sql(":agency_id")
 _SERVICE_BINDS = (
     bindparam("agency_id", type_=Uuid),
-    bindparam("service_id", type_=Uuid),
     bindparam("samples_since", type_=DateTime(timezone=True)),
     bindparam("per_service", type_=Integer),
 )
-_SERVICES = text(_SERVICES_SQL).bindparams(*_SERVICE_BINDS)
 ServiceRow = namedtuple(
     "ServiceRow", "id name duration_minutes skill target_wait_minutes ticket_prefix active samples"
 )
@@ -172,18 +170,6 @@ class ServiceRows:
 def sample_params(now: datetime) -> dict[str, Any]:
     """The parameters of :func:`services_sql`'s observed service times."""
     return {"samples_since": now - SAMPLE_WINDOW, "per_service": SAMPLES_PER_SERVICE}
-
-
-def _service_params(agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None) -> dict[str, Any]:
-    return {"agency_id": agency_id, "service_id": service_id, **sample_params(now)}
-
-
-async def load_services(
-    session: AsyncSession, agency_id: uuid.UUID, now: datetime, service_id: uuid.UUID | None = None
-) -> ServiceRows:
-    """The agency's services (or the one ``service_id``), each with its last observed service
-    times. One query."""
-    return ServiceRows.of(await session.execute(_SERVICES, _service_params(agency_id, now, service_id)))
 
 
 # The snapshot in one statement. The counsellors' ledgers are rows, as the loader returns them
@@ -266,7 +252,7 @@ async def load_queue_rows(
     horizon = max(day_end, now + timedelta(hours=1))
     params = {
         **ledger_params(agency_id=agency_id, span=LedgerRange(day, day, now, horizon), now=now),
-        **_service_params(agency_id, now, None),
+        **sample_params(now),
         "day": day,
         "day_start": day_start,
         "day_end": day_end,
