@@ -113,7 +113,16 @@ def _config(settings: Settings, app: Any, *, workers: int = 1) -> uvicorn.Config
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,  # a last resort: streams end as soon as the stop begins
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+
+
+# An idle keep-alive connection is closed after this long. It must outlast the idle timeout of
+# whatever reuses connections in front of us (HTTP clients' pools: 5 s for httpx; proxies and
+# load balancers: typically 60 s): with uvicorn's default 5 s, a client could send a request on
+# a connection at the moment the server closed it and get a reset (seen as `httpx.ReadError` in
+# the queue benchmark), and a proxy answers that with a 502.
+KEEP_ALIVE_SECONDS = 75
 
 
 def _local_twilio_server(settings: Settings) -> uvicorn.Server | None:

@@ -89,3 +89,16 @@ def test_simulate_reads_a_profile_file_and_refuses_unknown_fields(capsys, tmp_pa
     )
     with pytest.raises(SystemExit, match="unknown profile fields typo"):
         main(["simulate", "--profile-file", str(profile)])
+
+
+def test_idle_connections_outlive_the_pools_in_front_of_the_server():
+    """A client or proxy must close an idle connection before the server does: otherwise a
+    request sent on it as the server closes it is reset (a ReadError, or a proxy's 502)."""
+    import httpx
+
+    from orchestrator.cli import _config
+    from orchestrator.settings import Settings
+
+    kept = _config(Settings(), app=object()).timeout_keep_alive
+    assert kept > httpx.Limits().keepalive_expiry  # httpx's pool: 5 s
+    assert kept > 60  # a load balancer's or proxy's usual idle timeout
