@@ -115,20 +115,23 @@ def _build(rows: Sequence[Write], guard: Any) -> Executable:
     return statement
 
 
+def _value(i: int, row: Write, key: str, guard_id: Any) -> Any:
+    """The SQL of one value: its bound parameter, or ``guard_id`` for :data:`GUARD_ID`."""
+    if row.values[key] is GUARD_ID:
+        assert guard_id is not None, "GUARD_ID needs a guard"
+        return guard_id
+    return bindparam(f"r{i}_{key}", type_=row.table.c[key].type)
+
+
 def _insert(i: int, row: NewRow, guarded: CTE | None) -> Any:
-    columns = row.table.c
-
-    def value(key: str) -> Any:
-        if row.values[key] is GUARD_ID:
-            assert guarded is not None, "GUARD_ID needs a guard"
-            return guarded.c.id
-        return bindparam(f"r{i}_{key}", type_=columns[key].type)
-
+    guard_id = guarded.c.id if guarded is not None else None
     if guarded is None:
-        one = insert(row.table).values({key: value(key) for key in row.values})
+        one = insert(row.table).values({key: _value(i, row, key, guard_id) for key in row.values})
     else:
-        chosen = select(*(value(key).label(key) for key in row.values)).where(guarded.c.id.is_not(None))
-        one = insert(row.table).from_select(list(row.values), chosen.select_from(guarded))
+        chosen = select(*(_value(i, row, key, guard_id).label(key) for key in row.values))
+        one = insert(row.table).from_select(
+            list(row.values), chosen.where(guarded.c.id.is_not(None)).select_from(guarded)
+        )
     if row.skip_duplicate:
         one = one.on_conflict_do_nothing(index_elements=list(row.skip_duplicate))
     return one
@@ -136,18 +139,11 @@ def _insert(i: int, row: NewRow, guarded: CTE | None) -> Any:
 
 def _change(i: int, row: RowChange, guarded: CTE | None) -> Any:
     table = row.table
-    claimed = select(guarded.c.id).scalar_subquery() if guarded is not None else None
-
-    def value(key: str) -> Any:
-        if row.values[key] is GUARD_ID:
-            assert claimed is not None, "GUARD_ID needs a guard"
-            return claimed
-        return bindparam(f"r{i}_{key}", type_=table.c[key].type)
-
+    guard_id = select(guarded.c.id).scalar_subquery() if guarded is not None else None
     one = update(table).where(table.c.id == bindparam(f"r{i}__id", type_=table.c.id.type))
-    if claimed is not None:
-        one = one.where(claimed.is_not(None))
-    return one.values({key: value(key) for key in row.values})
+    if guard_id is not None:
+        one = one.where(guard_id.is_not(None))
+    return one.values({key: _value(i, row, key, guard_id) for key in row.values})
 
 
 async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:

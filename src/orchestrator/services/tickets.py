@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -56,6 +56,7 @@ from orchestrator.services.queue_common import (
 )
 from orchestrator.services.queue_snapshot import expected_duration, load_snapshot
 
+T = TypeVar("T")
 SEQ_PREFIX = "#"  # the agency-wide arrival counter lives next to the per-prefix ones
 
 
@@ -235,14 +236,15 @@ async def _ticket(
     ticket = await uow.session.get(
         WalkInTicket, ticket_id, with_for_update={"key_share": True}, populate_existing=True
     )
-    if ticket is None:
-        raise _no_ticket(ticket_id)
-    caller = require_in_agency(principal, ticket.agency_id, *roles)
-    return ticket, caller
+    found = _found(ticket_id, ticket)
+    return found, require_in_agency(principal, found.agency_id, *roles)
 
 
-def _no_ticket(ticket_id: uuid.UUID) -> NotFound:
-    return NotFound(f"no ticket {ticket_id}", code="not_found")
+def _found(ticket_id: uuid.UUID, found: T | None) -> T:
+    """What was read of the ticket, or 404 when there is no such ticket."""
+    if found is None:
+        raise NotFound(f"no ticket {ticket_id}", code="not_found")
+    return found
 
 
 def _only_own(caller: Principal, ticket: WalkInTicket | LockedTicket) -> None:
@@ -251,9 +253,7 @@ def _only_own(caller: Principal, ticket: WalkInTicket | LockedTicket) -> None:
 
 
 async def get_ticket(uow: UnitOfWork, cmd: GetTicket, *, now: datetime) -> TicketView:
-    ticket = await uow.session.get(WalkInTicket, cmd.ticket_id)
-    if ticket is None:
-        raise NotFound(f"no ticket {cmd.ticket_id}", code="not_found")
+    ticket = _found(cmd.ticket_id, await uow.session.get(WalkInTicket, cmd.ticket_id))
     require_in_agency(principal_of(cmd.actor), ticket.agency_id, *QUEUE_ROLES)
     snapshot = await load_snapshot(uow.session, await agency_of(uow, ticket.agency_id), now)
     return TicketView.in_queue(ticket, snapshot)
@@ -309,10 +309,7 @@ async def _start(
 
     Two statements: the ticket locked with its service's observed times, then the claim with the
     ticket's change and its audit row (written only if the claim is made)."""
-    found = await lock_ticket_and_service(uow.session, ticket_id, now)
-    if found is None:
-        raise _no_ticket(ticket_id)
-    ticket, services = found
+    ticket, services = _found(ticket_id, await lock_ticket_and_service(uow.session, ticket_id, now))
     caller = require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
     agency_id = ticket.agency_id  # the agency row itself is not needed here
     _only_own(caller, ticket)
@@ -378,9 +375,7 @@ async def _complete(
     """Done: records the service duration (it feeds the expected durations) and frees the rest
     of the claimed time. Two statements: the ticket locked, then its change, the release of the
     rest of its claim and its audit row."""
-    ticket = await lock_ticket(uow.session, ticket_id)
-    if ticket is None:
-        raise _no_ticket(ticket_id)
+    ticket = _found(ticket_id, await lock_ticket(uow.session, ticket_id))
     caller = require_in_agency(principal, ticket.agency_id, *QUEUE_ROLES)
     _only_own(caller, ticket)
     move = _move(ticket, "complete")
