@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,17 +125,14 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
             "to": end.isoformat(),
         }
         free = (await http.get("/api/v1/availability", params=search)).json()["slots"]
-        picks = free[:: max(1, len(free) // (n + 10))][: n + 10]
+        picks = _apart(free, 4 * n + 10)
+
+        def place(slot: dict[str, Any]) -> dict[str, Any]:
+            keys = ("starts_at", "mode", "counsellor_id")
+            return {"agency_id": agency, "service_id": service, **{key: slot[key] for key in keys}}
 
         def book(slot: dict[str, Any], k: int) -> Awaitable[httpx.Response]:
-            body = {
-                "agency_id": agency,
-                "service_id": service,
-                "starts_at": slot["starts_at"],
-                "mode": slot["mode"],
-                "counsellor_id": slot["counsellor_id"],
-                "job_seeker": {"name": f"Seeker {k}"},
-            }
+            body = {**place(slot), "job_seeker": {"name": f"Seeker {k}"}}
             return http.post("/api/v1/appointments", json=body)
 
         for _ in range(5):  # warm-up: caches, prepared statements
@@ -146,11 +144,85 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
         )
         for k in range(10):
             await book(picks[n + k], k)  # warm-up
-        results["booking_201"] = await _measure(trips, lambda i: book(picks[i], i), n, 201)
+        booked: list[dict[str, Any]] = []
+
+        async def book_201(i: int) -> httpx.Response:
+            response = await book(picks[i], i)
+            booked.append(response.json())
+            return response
+
+        results["booking_201"] = await _measure(trips, book_201, n, 201)
         results["booking_409"] = await _measure(trips, lambda i: book(picks[i], 1000 + i), n, 409)
+        results.update(await _appointments(http, deps, trips, picks[n + 10 :], booked, place, book))
         for waiting in QUEUE_SIZES:
             results.update(await _queue(http, deps, trips, n, waiting))
     await deps.close()
+    return results
+
+
+def _apart(free: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``count`` slots spread over ``free``, no two of one counsellor within an hour (buffers)."""
+    taken: dict[str, list[datetime]] = {}
+    picks = []
+    for slot in free:
+        mine = taken.setdefault(slot["counsellor_id"], [])
+        start = datetime.fromisoformat(slot["starts_at"])
+        if all(abs(start - other) >= timedelta(hours=1) for other in mine):
+            mine.append(start)
+            picks.append(slot)
+    assert len(picks) >= count, f"the seeded world has {len(picks)} slots apart, not {count}"
+    return picks[:: len(picks) // count][:count]
+
+
+async def _appointments(
+    http: httpx.AsyncClient,
+    deps: Deps,
+    trips: RoundTrips,
+    slots: list[dict[str, Any]],
+    booked: list[dict[str, Any]],
+    place: Callable[[dict[str, Any]], dict[str, Any]],
+    book: Callable[[dict[str, Any], int], Awaitable[httpx.Response]],
+) -> dict[str, Any]:
+    """A hold; a job seeker's cancel (manage token) of appointments booked beforehand
+    (unmeasured), then a reschedule of others into the time freed; a check-in at the desk half an
+    hour before the start of the ``booked`` ones."""
+    n = len(booked)
+    holds, moved, cancelled = (slots[k * n : (k + 1) * n] for k in range(3))
+    admin = {"Authorization": "Bearer " + issue_token(world_of.SECRET, role=Role.ADMIN, subject="b")}
+    results = {
+        "hold_201": await _measure(trips, lambda i: http.post("/api/v1/holds", json=place(holds[i])), n, 201)
+    }
+
+    async def book_all(slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [(await book(slot, 2000 + k)).json() for k, slot in enumerate(slots)]
+
+    def by_token(appointment: dict[str, Any]) -> dict[str, str]:
+        return {"X-Manage-Token": appointment["manage_token"]}
+
+    def url(appointment: dict[str, Any], action: str) -> str:
+        return f"/api/v1/appointments/{appointment['id']}/{action}"
+
+    to_cancel, to_move = await book_all(cancelled), await book_all(moved)
+    results["cancel_200"] = await _measure(
+        trips, lambda i: http.post(url(to_cancel[i], "cancel"), headers=by_token(to_cancel[i])), n, 200
+    )
+
+    def reschedule(i: int) -> Awaitable[httpx.Response]:
+        body = {key: cancelled[i][key] for key in ("starts_at", "counsellor_id", "mode")}
+        return http.post(url(to_move[i], "reschedule"), json=body, headers=by_token(to_move[i]))
+
+    results["reschedule_200"] = await _measure(trips, reschedule, n, 200)
+    clock = deps.clock
+
+    def check_in(i: int) -> Awaitable[httpx.Response]:
+        arrival = datetime.fromisoformat(booked[i]["starts_at"]) - timedelta(minutes=30)
+        deps.clock = lambda: arrival
+        return http.post(url(booked[i], "check-in"), headers=admin)
+
+    try:
+        results["check_in_200"] = await _measure(trips, check_in, n, 200)
+    finally:
+        deps.clock = clock
     return results
 
 

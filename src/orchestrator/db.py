@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from orchestrator.deps import Enqueuer, Messaging, Publisher, QueueRefresh
-from orchestrator.repositories.writes import NewRow, insert_together
+from orchestrator.repositories.writes import NewRow, write_together
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class UnitOfWork:
         if self._new_rows:
             rows, self._new_rows = self._new_rows, []
             await self.session.flush()  # the rows may reference what the session adds
-            await insert_together(self.session, rows)
+            await write_together(self.session, rows)
         await self.session.commit()
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:

@@ -16,7 +16,7 @@ from sqlalchemy import Table
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import JobSeeker, Notification
-from orchestrator.repositories.writes import NewRow, insert_together
+from orchestrator.repositories.writes import NewRow, write_together
 from orchestrator.scheduling.sms import shape
 
 SEND_JOB = "send_notification"
@@ -93,7 +93,7 @@ def job_id(notification_id: uuid.UUID | str, attempts: int) -> str:
 
 async def record(uow: UnitOfWork, outgoing: Outgoing) -> bool:
     """Write one message now and send it after commit. Returns True if it is new."""
-    new = bool(await insert_together(uow.session, [outgoing.row]))
+    new = bool(await write_together(uow.session, [outgoing.row]))
     if new:
         send_after_commit(uow, [outgoing])
     return new

@@ -24,7 +24,7 @@ from orchestrator.channels.smtp import SmtpSender
 from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
 from orchestrator.deps import Messaging, SentSms
 from orchestrator.models import Agency, Notification
-from orchestrator.repositories.writes import insert_together
+from orchestrator.repositories.writes import write_together
 from orchestrator.services.notifications import Outbox, send_notifications, sweep_outbox
 from orchestrator.settings import Settings
 from tests.helpers import (
@@ -312,7 +312,7 @@ async def _queue_email(box: Outbox, to: str, **fields: Any) -> uuid.UUID:
             payload={"subject": "Rendez-vous", "html": "<p>Votre rendez-vous est confirmé.</p>"},
             **fields,
         )
-        await insert_together(uow.session, [row.row])
+        await write_together(uow.session, [row.row])
     return row.id
 
 

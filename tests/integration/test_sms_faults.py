@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from orchestrator import outbox
 from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
 from orchestrator.models import Agency, Notification
-from orchestrator.repositories.writes import insert_together
+from orchestrator.repositories.writes import write_together
 from orchestrator.settings import Settings
 from tests.conftest import ROOT, _free_port
 from tests.helpers import ADMIN, SECRET, make_counsellor, make_rule, make_service
@@ -77,7 +77,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         ]
         async with unit_of_work(sessions) as uow:
             for row in rows:
-                await insert_together(uow.session, [row.row])
+                await write_together(uow.session, [row.row])
         from arq import create_pool
         from arq.connections import RedisSettings
 

@@ -23,7 +23,7 @@ from orchestrator.channels.twilio import LOCAL_AUTH_TOKEN, TwilioSms
 from orchestrator.db import make_engine, make_sessionmaker, unit_of_work
 from orchestrator.deps import Messaging
 from orchestrator.models import Agency, Notification, PhoneContact
-from orchestrator.repositories.writes import insert_together
+from orchestrator.repositories.writes import write_together
 from orchestrator.services.notifications import Outbox, send_notification, sweep_outbox
 from orchestrator.settings import Settings
 
@@ -91,7 +91,7 @@ async def _queue(
     ]
     async with unit_of_work(_sessions(box)) as uow:
         for row in rows:
-            await insert_together(uow.session, [row.row])
+            await write_together(uow.session, [row.row])
     return [row.id for row in rows]
 
 

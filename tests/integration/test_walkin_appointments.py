@@ -224,4 +224,4 @@ async def test_cancelling_a_checked_in_appointment_tells_the_board(client, clock
         payload for _, payload in await live.read_after(redis, uuid.UUID(setup["id"]), "0-0", block_ms=1)
     ]
     assert [e["type"] for e in events if e.get("id") == appointment] == ["checked_in", "cancelled"]
-    assert events[-1]["waiting_count"] == 0  # the board's counters come with the event
+    assert events[-1]["waiting_count"] == 0  # the counters follow in the queue refresh's event

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from orchestrator import tasks
 from orchestrator.models import Claim, IdempotencyKey
-from orchestrator.repositories.writes import insert_together
+from orchestrator.repositories.writes import write_together
 from tests.helpers import make_agency, make_counsellor
 
 
@@ -105,8 +105,8 @@ async def test_message_data_is_kept_thirty_days(client, sessions, clock):
         for _ in range(2)
     )
     async with unit_of_work(sessions) as uow:
-        await insert_together(uow.session, [old.row])
-        await insert_together(uow.session, [pending.row])
+        await write_together(uow.session, [old.row])
+        await write_together(uow.session, [pending.row])
         uow.session.add_all(
             [
                 InboundEvent(

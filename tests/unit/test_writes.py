@@ -1,4 +1,5 @@
-"""Guarded writes refuse a guard parameter that SQLAlchemy would turn into a ``SET`` column."""
+"""Writes refuse a parameter that SQLAlchemy would turn into a ``SET`` column; a prebuilt
+change runs only once the guard returned an id."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql
 
+from orchestrator.models import Notification
+from orchestrator.repositories.appointments import changed, reminders_withdrawn
 from orchestrator.repositories.queue_claims import TICKETS
-from orchestrator.repositories.writes import GUARD_ID, RowChange, _statement, insert_guarded
+from orchestrator.repositories.writes import (
+    GUARD_ID,
+    Prebuilt,
+    RowChange,
+    _statement,
+    insert_guarded,
+    write_together,
+)
 
 GUARD = select(bindparam("guard_value").label("id"))
 
@@ -19,6 +29,32 @@ async def test_a_guard_parameter_named_like_a_changed_column_is_refused() -> Non
     with pytest.raises(ValueError, match="walk_in_tickets"):
         # refused before anything is sent (no session needed)
         await insert_guarded(None, GUARD, {"guard_value": 1, "agency_id": uuid.uuid4()}, [change])  # type: ignore[arg-type]
+
+
+async def test_a_prebuilt_update_whose_parameter_is_named_like_its_column_is_refused() -> None:
+    from sqlalchemy import update
+
+    clashing = update(Notification).where(Notification.id == bindparam("status")).values(last_error="x")
+    with pytest.raises(ValueError, match=r"\['status'\].*notifications"):
+        await write_together(None, [Prebuilt(clashing, {"status": uuid.uuid4()})])  # type: ignore[arg-type]
+
+
+def test_an_appointment_change_and_its_reminders_withdrawal_set_only_their_columns() -> None:
+    from orchestrator.models import Appointment
+
+    appointment = Appointment(id=uuid.uuid4(), status="confirmed", sequence=0)
+    change = changed(appointment, status="cancelled", sequence=1)
+    assert (appointment.status, appointment.sequence) == ("cancelled", 1)  # the object follows the row
+    rows = [change, reminders_withdrawn(appointment.id)]
+    sql = str(_statement(rows, GUARD).compile(dialect=postgresql.dialect()))
+    withdrawal = sql[sql.index("UPDATE notifications SET") :]
+    sets = "SET status=%(param_1)s::VARCHAR, last_error=%(param_2)s::VARCHAR WHERE"
+    assert withdrawal.startswith(f"UPDATE notifications {sets}")
+    assert withdrawal.count("IS NOT NULL") == 1  # guarded like every other write
+    moved = sql[sql.index("UPDATE appointments SET") :]
+    assert moved.startswith(
+        "UPDATE appointments SET status=%(r0_status)s::VARCHAR, sequence=%(r0_sequence)s::INTEGER WHERE"
+    )
 
 
 def test_a_guarded_change_sets_only_its_columns_and_only_once_the_guard_returned_an_id() -> None:

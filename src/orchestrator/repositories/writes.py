@@ -1,7 +1,7 @@
 """New rows written in one round trip, with statements built once.
 
 A new row is a table and its values (:class:`NewRow`; :func:`row_of` reads one from an ORM object
-built in memory, not added to the session). :func:`insert_together` sends several rows as one
+built in memory, not added to the session). :func:`write_together` sends several rows as one
 statement, the first ones as data-modifying ``WITH`` clauses. PostgreSQL runs every clause
 exactly once and checks foreign keys at the end of the statement, so a row may reference one
 inserted by an earlier clause (an appointment its new job seeker). Used where a request creates
@@ -26,7 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, CursorResult, Executable, Table, bindparam, inspect, select, update
+from sqlalchemy import (
+    CTE,
+    CursorResult,
+    Delete,
+    Executable,
+    Table,
+    Update,
+    bindparam,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +85,23 @@ class RowChange:
         return {f"r{i}__id": self.id, **values}
 
 
-Write = NewRow | RowChange
+@dataclass(frozen=True, slots=True)
+class Prebuilt:
+    """An ``UPDATE`` or ``DELETE`` built once (at import) and the values of its bound parameters,
+    for changes that are not one row by id (a claim released, an appointment's reminders
+    withdrawn). Its parameters are named unlike any column of a table the statement updates."""
+
+    statement: Update | Delete
+    values: dict[str, Any]
+
+    def shape(self) -> tuple[str, int, tuple[str, ...]]:
+        return "prebuilt", id(self.statement), tuple(self.values)
+
+    def params(self, i: int) -> dict[str, Any]:
+        return self.values
+
+
+Write = NewRow | RowChange | Prebuilt
 
 
 def row_of(entity: Any) -> NewRow:
@@ -90,22 +117,36 @@ def row_of(entity: Any) -> NewRow:
 _STATEMENTS: dict[tuple[Any, ...], Executable] = {}
 
 
-def _statement(rows: Sequence[Write], guard: Executable | None = None) -> Executable:
-    shape = (id(guard), *(row.shape() for row in rows))
+def _statement(
+    rows: Sequence[Write], guard: Executable | None = None, guard_keys: tuple[str, ...] = ()
+) -> Executable:
+    shape = (id(guard), guard_keys, *(row.shape() for row in rows))
     statement = _STATEMENTS.get(shape)
     if statement is None:
+        _check_names(rows, guard, {*guard_keys, *_params(rows)})
         if len(_STATEMENTS) >= SHAPES_KEPT:
             _STATEMENTS.clear()
         statement = _STATEMENTS[shape] = _build(rows, guard)
     return statement
 
 
+def _check_names(rows: Sequence[Write], guard: Any, params: set[str]) -> None:
+    """Refuse a parameter named like a column of a table an ``UPDATE`` of the statement changes:
+    SQLAlchemy would add it to that ``UPDATE``'s ``SET`` list, even inside a ``WITH``."""
+    updates: list[Any] = [row.table for row in rows if isinstance(row, RowChange)]
+    updates += [
+        one.table
+        for one in (guard, *(row.statement for row in rows if isinstance(row, Prebuilt)))
+        if isinstance(one, Update)
+    ]
+    for table in updates:
+        if clash := sorted(key for key in params if key in table.c):
+            raise ValueError(f"parameters {clash} are named like columns of {table.name}")
+
+
 def _build(rows: Sequence[Write], guard: Any) -> Executable:
     guarded = guard.cte("guard") if guard is not None else None
-    inserts = [
-        _change(i, row, guarded) if isinstance(row, RowChange) else _insert(i, row, guarded)
-        for i, row in enumerate(rows)
-    ]
+    inserts = [_write(i, row, guarded) for i, row in enumerate(rows)]
     statement: Executable
     if guarded is not None:
         statement = select(guarded.c.id).add_cte(*(one.cte(f"write_{i}") for i, one in enumerate(inserts)))
@@ -115,12 +156,22 @@ def _build(rows: Sequence[Write], guard: Any) -> Executable:
     return statement
 
 
-def _value(i: int, row: Write, key: str, guard_id: Any) -> Any:
+def _value(i: int, row: NewRow | RowChange, key: str, guard_id: Any) -> Any:
     """The SQL of one value: its bound parameter, or ``guard_id`` for :data:`GUARD_ID`."""
     if row.values[key] is GUARD_ID:
         assert guard_id is not None, "GUARD_ID needs a guard"
         return guard_id
     return bindparam(f"r{i}_{key}", type_=row.table.c[key].type)
+
+
+def _write(i: int, row: Write, guarded: CTE | None) -> Any:
+    if isinstance(row, NewRow):
+        return _insert(i, row, guarded)
+    if isinstance(row, RowChange):
+        return _change(i, row, guarded)
+    if guarded is None:
+        return row.statement
+    return row.statement.where(select(guarded.c.id).scalar_subquery().is_not(None))
 
 
 def _insert(i: int, row: NewRow, guarded: CTE | None) -> Any:
@@ -146,12 +197,13 @@ def _change(i: int, row: RowChange, guarded: CTE | None) -> Any:
     return one.values({key: _value(i, row, key, guard_id) for key in row.values})
 
 
-async def insert_together(session: AsyncSession, rows: Sequence[NewRow]) -> int:
-    """Insert ``rows`` in order as one statement (one round trip); returns the number of rows
-    the *last* one inserted (0 when it was a skipped duplicate)."""
+async def write_together(session: AsyncSession, rows: Sequence[Write]) -> int:
+    """Write ``rows`` as one statement (one round trip); returns the number of rows the *last*
+    one wrote (0 when it was a skipped duplicate)."""
     if not rows:
         return 0
-    result: CursorResult[Any] = await session.execute(_statement(rows), _params(rows))  # type: ignore[assignment]
+    statement = _statement(rows)
+    result: CursorResult[Any] = await session.execute(statement, _params(rows))  # type: ignore[assignment]
     return result.rowcount
 
 
@@ -162,12 +214,11 @@ async def insert_guarded(
     ``UPDATE … RETURNING``) and, only if the id it returns is not NULL, write ``rows`` — one
     statement; returns the id.
 
-    No parameter of ``guard`` may be named like a column of a table a :class:`RowChange` of
-    ``rows`` changes: SQLAlchemy would add it to that ``UPDATE``'s ``SET`` list."""
-    for row in rows:
-        if isinstance(row, RowChange) and any(key in row.table.c for key in guard_params):
-            raise ValueError(f"a guard parameter is named like a column of {row.table.name}")
-    return await session.scalar(_statement(rows, guard), {**guard_params, **_params(rows)})
+    No parameter may be named like a column of a table an ``UPDATE`` of the statement changes
+    (``ValueError`` when the statement is first built): SQLAlchemy would add it to that
+    ``UPDATE``'s ``SET`` list."""
+    statement = _statement(rows, guard, tuple(guard_params))
+    return await session.scalar(statement, {**guard_params, **_params(rows)})
 
 
 def _params(rows: Sequence[Write]) -> dict[str, Any]:

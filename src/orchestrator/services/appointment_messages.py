@@ -16,18 +16,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-
 from orchestrator import outbox
 from orchestrator.db import UnitOfWork
 from orchestrator.ical import CalendarEvent, Invitation, appointment_uid, calendar_ics
-from orchestrator.models import Agency, Appointment, JobSeeker, Notification, Service
-from orchestrator.repositories.writes import insert_together
+from orchestrator.models import Agency, Appointment, JobSeeker
+from orchestrator.repositories.appointments import REMINDER, AppointmentRows, reminders_withdrawn
+from orchestrator.repositories.writes import Write
 from orchestrator.scheduling.reminders import reminder_times
 from orchestrator.services import messages
 from orchestrator.services.messages import appointment_text
 
-REMINDER = "appointment.reminder"
 REMINDER_DEADLINE = timedelta(minutes=15)  # a reminder is useless this close to the start
 
 
@@ -168,36 +166,26 @@ def _email(
     return "\n\n".join(paragraphs) + "\n", payload
 
 
-async def withdraw_reminders(uow: UnitOfWork, appointment: Appointment) -> None:
-    """The pending reminders of ``appointment`` will not be sent (it moved, or is cancelled)."""
-    await uow.session.execute(
-        update(Notification)
-        .where(
-            Notification.appointment_id == appointment.id,
-            Notification.kind == REMINDER,
-            Notification.status == "pending",
-        )
-        .values(status="cancelled", last_error="appointment changed")
-    )
-
-
-async def notify(
+def notify(
     uow: UnitOfWork,
-    appointment: Appointment,
-    seeker: JobSeeker,
-    agency: Agency,
+    found: AppointmentRows,
     event: str,
     *,
     now: datetime,
     by_sms: bool = False,
-) -> None:
-    """After a move or a cancellation: withdraw the old reminders, record the new messages."""
-    await withdraw_reminders(uow, appointment)
-    service = None  # its name is in e-mails only: no query for people we only text
-    if any(channel == "email" for channel, _ in _channels(seeker)):
-        service = await uow.session.scalar(select(Service.name).where(Service.id == appointment.service_id))
+) -> list[Write]:
+    """After a move or a cancellation: the writes that withdraw the old reminders and record
+    the new messages (sent after commit)."""
+    appointment = found.appointment
     rows = appointment_messages(
-        uow, appointment, seeker, agency, event, service=service or "", now=now, by_sms=by_sms
+        uow,
+        appointment,
+        found.seeker,
+        found.agency,
+        event,
+        service=found.service.name,
+        now=now,
+        by_sms=by_sms,
     )
-    await insert_together(uow.session, [message.row for message in rows])
     outbox.send_after_commit(uow, rows)
+    return [reminders_withdrawn(appointment.id), *(message.row for message in rows)]

@@ -15,6 +15,7 @@ from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import NotFound, Unauthorized
 from orchestrator.models import Appointment, JobSeeker
+from orchestrator.repositories.appointments import AppointmentRows, load_appointment
 from orchestrator.scheduling.transitions import AppointmentStatus
 from orchestrator.services.commands import Actor, ManageTokenHolder, PhoneOwner, Public, Staff, System
 
@@ -32,9 +33,11 @@ def hash_token(token: str) -> str:
 
 async def appointment_for(
     uow: UnitOfWork, appointment_id: uuid.UUID, actor: Actor, *, for_update: bool = False
-) -> tuple[Appointment, Principal | None]:
-    """Load the appointment if ``actor`` may act on it: that agency's staff, the holder of its
-    manage token, the owner of its job seeker's phone number, or the system.
+) -> tuple[AppointmentRows, Principal | None]:
+    """Load the appointment, with its job seeker, agency and service (one query; objects not in
+    the session: changes are written explicitly, see ``repositories.appointments``), if
+    ``actor`` may act on it: that agency's staff, the holder of its manage token, the owner of
+    its job seeker's phone number, or the system.
 
     Returns the staff principal (None for anyone else). Unknown id, other agency, wrong token or
     number → 404 (existence is never revealed); an anonymous caller → 401.
@@ -43,21 +46,21 @@ async def appointment_for(
         raise Unauthorized(
             "a staff bearer token or the X-Manage-Token header is required", code="unauthorized"
         )
-    appointment = await uow.session.get(Appointment, appointment_id, with_for_update=for_update)
-    if appointment is None:
+    found = await load_appointment(uow.session, appointment_id, for_update=for_update)
+    if found is None:
         raise NotFound(f"no appointment {appointment_id}", code="not_found")
+    appointment = found.appointment
     if isinstance(actor, Staff):
         if (staff := staff_of(actor.principal, appointment.agency_id)) is not None:
-            return appointment, staff
+            return found, staff
     elif isinstance(actor, ManageTokenHolder):
         if hmac.compare_digest(hash_token(actor.token), appointment.manage_token_hash):
-            return appointment, None
+            return found, None
     elif isinstance(actor, PhoneOwner):
-        seeker = await uow.session.get(JobSeeker, appointment.job_seeker_id)
-        if seeker is not None and seeker.phone == actor.phone:
-            return appointment, None
+        if found.seeker.phone == actor.phone:
+            return found, None
     elif isinstance(actor, System):
-        return appointment, None
+        return found, None
     raise NotFound(f"no appointment {appointment_id}", code="not_found")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,15 +23,16 @@ from orchestrator.auth import STAFF_ROLES, Principal, Role, require_in_agency
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Forbidden, Unauthorized
 from orchestrator.models import Agency, Appointment
+from orchestrator.repositories.appointments import changed
 from orchestrator.repositories.calendars import release_claim
 from orchestrator.repositories.queue import appointment_label, local_day
 from orchestrator.repositories.queue_policy import queue_settings
+from orchestrator.repositories.writes import Write, row_of, write_together
 from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit, callbacks
 from orchestrator.services.appointments import appointment_for
 from orchestrator.services.commands import Actor, Channel, System, principal_of
-from orchestrator.services.queue_common import agency_of, agency_tz, event, publish_change
-from orchestrator.services.queue_snapshot import load_snapshot
+from orchestrator.services.queue_common import agency_of, agency_tz, light_event, publish_change
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +47,47 @@ class AppointmentStep:
 async def check_in(uow: UnitOfWork, cmd: AppointmentStep, *, now: datetime) -> tuple[Appointment, str]:
     """The appointment holder has arrived. Open on the appointment's local day (agency time
     zone), from midnight until the appointment's end; only a ``confirmed`` appointment."""
-    appointment, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
-    agency = await agency_of(uow, appointment.agency_id)
+    found, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    appointment, agency = found.appointment, found.agency
     tz = agency_tz(agency)
     move = APPOINTMENT.move("check_in", appointment.status)
     if local_day(tz, appointment.starts_at) != local_day(tz, now):
         raise Conflict("check-in is open on the day of the appointment only", code="not_today")
     if now >= appointment.ends_at:
         raise Conflict("the appointment is over; book a new one or take a ticket", code="too_late")
-    appointment.status, appointment.checked_in_at, appointment.updated_at = move.target, now, now
-    audit.record(
-        uow,
-        actor=cmd.actor.audit_name,
-        action="appointment.checked_in",
-        entity=appointment,
-        agency_id=agency.id,
+    change = changed(appointment, status=move.target, checked_in_at=now, updated_at=now)
+    await _write(uow, cmd.actor.audit_name, "appointment.checked_in", appointment, change)
+    return appointment, announce(uow, agency, appointment, move.live_event, now)
+
+
+async def _write(
+    uow: UnitOfWork, actor: str, action: str, appointment: Appointment, *writes: Write, **data: Any
+) -> None:
+    """The appointment's changes and their audit row, in one statement."""
+    audited = audit.event(
+        actor=actor, action=action, entity=appointment, agency_id=appointment.agency_id, **data
     )
-    return appointment, await announce(uow, agency, appointment, move.live_event, now)
+    await write_together(uow.session, [*writes, row_of(audited)])
 
 
 async def _staff_appointment(uow: UnitOfWork, cmd: AppointmentStep) -> tuple[Appointment, Principal, Agency]:
     principal = principal_of(cmd.actor)
     if principal is None:  # the desk's steps: staff (or the system) only
         raise Unauthorized("a staff bearer token is required", code="unauthorized")
-    appointment, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    found, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    appointment = found.appointment
     caller = require_in_agency(principal, appointment.agency_id, *STAFF_ROLES)
     if caller.role is Role.COUNSELLOR and caller.counsellor_id != appointment.counsellor_id:
         raise Forbidden("a counsellor acts only on its own appointments", code="not_yours")
-    return appointment, caller, await agency_of(uow, appointment.agency_id)
+    return appointment, caller, found.agency
+
+
+async def _released(uow: UnitOfWork, appointment: Appointment, now: datetime) -> dict[str, Any]:
+    """Give back the rest of the appointment's time (walk-ins, bookings); the change of its
+    reference if the claim is gone."""
+    if await release_claim(uow.session, appointment.claim_id, now):
+        return {"claim_id": None}
+    return {}
 
 
 async def complete_appointment(
@@ -80,19 +95,11 @@ async def complete_appointment(
 ) -> tuple[Appointment, str]:
     appointment, caller, agency = await _staff_appointment(uow, cmd)
     move = APPOINTMENT.move("complete", appointment.status)
-    appointment.status, appointment.completed_at, appointment.updated_at = move.target, now, now
-    if await release_claim(uow.session, appointment.claim_id, now):  # finishing early frees time for walk-ins
-        appointment.claim_id = None
+    released = await _released(uow, appointment, now)  # finishing early frees time for walk-ins
+    change = changed(appointment, status=move.target, completed_at=now, updated_at=now, **released)
     seconds = int((now - (appointment.started_at or now)).total_seconds())
-    audit.record(
-        uow,
-        actor=caller.actor,
-        action="appointment.completed",
-        entity=appointment,
-        agency_id=agency.id,
-        service_seconds=seconds,
-    )
-    return appointment, await announce(uow, agency, appointment, move.live_event, now)
+    await _write(uow, caller.actor, "appointment.completed", appointment, change, service_seconds=seconds)
+    return appointment, announce(uow, agency, appointment, move.live_event, now)
 
 
 async def no_show_appointment(
@@ -103,27 +110,22 @@ async def no_show_appointment(
     move = APPOINTMENT.move("no_show", appointment.status)
     if now < appointment.starts_at:
         raise Conflict("the appointment has not started yet", code="not_started")
-    appointment.status, appointment.updated_at = move.target, now
-    if await release_claim(uow.session, appointment.claim_id, now):
-        appointment.claim_id = None
-    audit.record(
-        uow, actor=caller.actor, action="appointment.no_show", entity=appointment, agency_id=agency.id
-    )
+    released = await _released(uow, appointment, now)
+    change = changed(appointment, status=move.target, updated_at=now, **released)
+    await _write(uow, caller.actor, "appointment.no_show", appointment, change)
     callbacks.plan_soon(uow, agency.id)  # the rest of its time may suit a waiting callback
-    return appointment, await announce(uow, agency, appointment, move.live_event, now)
+    return appointment, announce(uow, agency, appointment, move.live_event, now)
 
 
-async def announce(
+def announce(
     uow: UnitOfWork, agency: Agency, appointment: Appointment, event_type: str, now: datetime
 ) -> str:
-    """Tell consoles and boards (after commit) that the appointment moved; return its label."""
+    """Tell consoles and boards (after commit) that the appointment moved; return its label.
+    The event carries no counters: the queue refresh that follows publishes them
+    (``services.queue_refresh``), so a check-in does not read the queue."""
     label = appointment_label(appointment, agency_tz(agency))
-    snapshot = await load_snapshot(uow.session, agency, now)
-    publish_change(
-        uow,
-        agency.id,
-        event(event_type, snapshot, kind="appointment", id=str(appointment.id), label=label),
-    )
+    payload = light_event(event_type, now, kind="appointment", id=str(appointment.id), label=label)
+    publish_change(uow, agency.id, payload)
     return label
 
 
@@ -159,7 +161,7 @@ async def release_no_shows(uow: UnitOfWork, agency_id: uuid.UUID, *, now: dateti
             agency_id=agency.id,
             reason=f"not checked in {grace} min after the start: the time goes to the next person",
         )
-        await announce(uow, agency, appointment, move.live_event, now)
+        announce(uow, agency, appointment, move.live_event, now)
         released += 1
     if released:
         callbacks.plan_soon(uow, agency.id)

@@ -11,17 +11,27 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import Table, Uuid, and_, bindparam, select, update
 
 from orchestrator import outbox
 from orchestrator.auth import Principal, staff_of
 from orchestrator.db import UnitOfWork
 from orchestrator.errors import Conflict, Invalid, NotFound
 from orchestrator.models import Agency, Appointment, Claim, Hold, JobSeeker, Service
+from orchestrator.repositories.appointments import changed, claim_deleted
 from orchestrator.repositories.calendars import claim_time, service_spec
 from orchestrator.repositories.ledgers import LedgerRows, ledger_params, load_ledger_records
-from orchestrator.repositories.writes import GUARD_ID, NewRow, insert_together, row_of
+from orchestrator.repositories.writes import (
+    GUARD_ID,
+    NewRow,
+    Prebuilt,
+    RowChange,
+    Write,
+    row_of,
+    write_together,
+)
 from orchestrator.scheduling.availability import (
     ServiceSpec,
     Slot,
@@ -47,7 +57,6 @@ from orchestrator.services.appointment_messages import appointment_messages, not
 from orchestrator.services.appointments import appointment_for, new_manage_token
 from orchestrator.services.arrivals import announce
 from orchestrator.services.commands import Actor, Channel, JobSeekerDetails, is_system, principal_of
-from orchestrator.services.queue_common import agency_of
 
 CLAIM_ATTEMPTS = 8  # a lost race is retried on a fresh snapshot (another counsellor may be free)
 ALTERNATIVES = 5
@@ -145,16 +154,23 @@ async def _booking(uow: UnitOfWork, actor: Actor, agency_id: uuid.UUID, service_
     found = (
         await uow.session.execute(_AGENCY_AND_SERVICE, {"agency": agency_id, "service": service_id})
     ).first()
-    if found is None or not found.Agency.active:
+    if found is None:
         raise NotFound(f"no agency {agency_id}", code="not_found")
-    agency, service = found.Agency, found.Service
+    return _bookable(actor, found.Agency, found.Service, service_id)
+
+
+def _bookable(actor: Actor, agency: Agency, service: Service | None, service_id: uuid.UUID) -> Booking:
+    """What ``actor`` may book of ``service`` in ``agency`` (404 if the agency or the service is
+    inactive, or the service is for staff only)."""
+    if not agency.active:
+        raise NotFound(f"no agency {agency.id}", code="not_found")
     staff = staff_of(principal_of(actor), agency.id)
     if (
         service is None
         or not service.active
         or (service.bookable_by == "staff" and staff is None and not is_system(actor))
     ):
-        raise NotFound(f"no service {service_id} in agency {agency_id}", code="not_found")
+        raise NotFound(f"no service {service_id} in agency {agency.id}", code="not_found")
     return Booking(agency, service, service_spec(service), staff)
 
 
@@ -373,11 +389,39 @@ async def _secure(
 
 
 async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: timedelta) -> Hold:
-    """A short claim on a slot so the person can finish booking; it lapses by itself."""
+    """A short claim on a slot so the person can finish booking; it lapses by itself. The
+    claim, the hold and its audit row are one statement."""
     ctx = await _booking(uow, body.actor, body.agency_id, body.service_id)
     request = SlotRequest(counsellor_id=str(body.counsellor_id) if body.counsellor_id else None)
     expires_at = now + ttl
-    slot, claim_id = await _secure(
+    drafts: list[Hold] = []  # the last one drafted is the one whose claim was made
+
+    def rows_for(slot: Slot) -> list[NewRow]:
+        hold = Hold(
+            id=uuid.uuid4(),
+            agency_id=ctx.agency.id,
+            service_id=ctx.service.id,
+            counsellor_id=uuid.UUID(slot.counsellor_id),
+            claim_id=GUARD_ID,
+            starts_at=slot.start,
+            ends_at=slot.end,
+            mode=slot.mode.value,
+            channel=body.channel.value,
+            expires_at=expires_at,
+        )
+        drafts.append(hold)
+        placed = audit.event(
+            actor=body.actor.audit_name,
+            action="hold.placed",
+            entity=hold,
+            agency_id=ctx.agency.id,
+            counsellor_id=hold.counsellor_id,
+            starts_at=slot.start.isoformat(),
+            expires_at=expires_at.isoformat(),
+        )
+        return [row_of(hold), row_of(placed)]
+
+    _, claim_id = await _secure(
         uow,
         ctx,
         start=body.starts_at,
@@ -386,36 +430,17 @@ async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: ti
         now=now,
         kind="hold",
         expires_at=expires_at,
+        rows_for=rows_for,
     )
-    hold = Hold(
-        agency_id=ctx.agency.id,
-        service_id=ctx.service.id,
-        counsellor_id=uuid.UUID(slot.counsellor_id),
-        claim_id=claim_id,
-        starts_at=slot.start,
-        ends_at=slot.end,
-        mode=slot.mode.value,
-        channel=body.channel.value,
-        expires_at=expires_at,
-    )
-    uow.session.add(hold)
-    await uow.session.flush()
-    audit.record(
-        uow,
-        actor=body.actor.audit_name,
-        action="hold.placed",
-        entity=hold,
-        agency_id=ctx.agency.id,
-        counsellor_id=hold.counsellor_id,
-        starts_at=hold.starts_at.isoformat(),
-        expires_at=expires_at.isoformat(),
-    )
+    hold = drafts[-1]
+    hold.claim_id = claim_id
     return hold
 
 
-async def _live_hold(uow: UnitOfWork, body: BookAppointment, now: datetime) -> Hold | None:
-    """The hold named by the booking if it is still live; None if it lapsed (book afresh)."""
-    hold = await uow.session.get(Hold, body.hold_id, with_for_update=True)
+async def _live_hold(uow: UnitOfWork, body: BookAppointment, now: datetime) -> Any:
+    """The hold named by the booking (its row, locked) if it is still live; None if it lapsed:
+    then it is marked used at once and the booking is made afresh."""
+    hold = (await uow.session.execute(_LOCK_HOLD, {"hold": body.hold_id})).first()
     if hold is None or hold.agency_id != body.agency_id:
         raise Invalid("hold_id", "unknown hold")
     if hold.consumed_at is not None:
@@ -424,8 +449,25 @@ async def _live_hold(uow: UnitOfWork, body: BookAppointment, now: datetime) -> H
         raise Invalid("hold_id", "the hold is for another service, time or mode")
     if body.counsellor_id is not None and body.counsellor_id != hold.counsellor_id:
         raise Invalid("hold_id", "the hold is for another counsellor")
-    hold.consumed_at = now
-    return hold if hold.expires_at > now and hold.claim_id is not None else None
+    if hold.expires_at > now and hold.claim_id is not None:
+        return hold
+    # apart from the new claim: claiming the time may delete the lapsed hold's claim, and the
+    # database then clears the hold's reference (the row cannot change twice in one statement)
+    await write_together(uow.session, [_hold_used(hold.id, now)])
+    return None
+
+
+_HOLDS = cast(Table, Hold.__table__)
+_LOCK_HOLD = select(_HOLDS).where(_HOLDS.c.id == bindparam("hold", type_=Uuid())).with_for_update()
+_HELD_BOOKED = (
+    update(Claim)
+    .where(Claim.id == bindparam("held_claim", type_=Uuid()))
+    .values(kind="appointment", expires_at=None)
+)
+
+
+def _hold_used(hold_id: uuid.UUID, now: datetime) -> RowChange:
+    return RowChange(_HOLDS, hold_id, {"consumed_at": now})
 
 
 # --- appointments ---------------------------------------------------------------------------
@@ -472,13 +514,14 @@ async def book_appointment(
     token, token_hash = new_manage_token()
     draft = _Draft(uow, ctx, body, seeker, token, token_hash, now)
     if hold is not None:
-        # the held time becomes the appointment's
-        await uow.session.execute(
-            update(Claim).where(Claim.id == hold.claim_id).values(kind="appointment", expires_at=None)
-        )
-        assert hold.claim_id is not None
-        await insert_together(
-            uow.session, draft.rows(hold.counsellor_id, hold.claim_id, "held", hold.starts_at)
+        # the held time becomes the appointment's, the hold is used, the rest as below: one statement
+        await write_together(
+            uow.session,
+            [
+                Prebuilt(_HELD_BOOKED, {"held_claim": hold.claim_id}),
+                _hold_used(hold.id, now),
+                *draft.rows(hold.counsellor_id, hold.claim_id, "held", hold.starts_at),
+            ],
         )
     else:
         # the claim, the person, the appointment, its audit row and its notifications: one statement
@@ -563,8 +606,8 @@ class _Draft:
 
 
 async def get_appointment(uow: UnitOfWork, cmd: GetAppointment) -> Appointment:
-    appointment, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor)
-    return appointment
+    found, _ = await appointment_for(uow, cmd.appointment_id, cmd.actor)
+    return found.appointment
 
 
 def _check_cutoff(appointment: Appointment, privileged: bool, now: datetime, cutoff: timedelta) -> None:
@@ -580,39 +623,43 @@ async def cancel_appointment(
     uow: UnitOfWork, cmd: CancelAppointment, *, now: datetime, cutoff: timedelta
 ) -> Appointment:
     """Cancel and free the time. Cancelling twice is harmless; staff (and the system) are not
-    bound by the cut-off."""
-    appointment, staff = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    bound by the cut-off. One read (the appointment locked, with its person, agency and service)
+    and one write: the claim, the appointment, the reminders, the audit row, the messages."""
+    found, staff = await appointment_for(uow, cmd.appointment_id, cmd.actor, for_update=True)
+    appointment = found.appointment
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
     before = appointment.status
     move = APPOINTMENT.move("cancel", before)
     _check_cutoff(appointment, staff is not None or is_system(cmd.actor), now, cutoff)
-    if appointment.claim_id is not None:
-        await uow.session.execute(delete(Claim).where(Claim.id == appointment.claim_id))
-    appointment.status, appointment.cancelled_at, appointment.cancel_reason = move.target, now, cmd.reason
-    appointment.claim_id, appointment.updated_at = None, now
-    appointment.sequence += 1
-    await uow.session.flush()
-    audit.record(
-        uow,
-        actor=cmd.actor.audit_name,
-        action="appointment.cancelled",
-        entity=appointment,
-        agency_id=appointment.agency_id,
+    writes: list[Write] = [claim_deleted(appointment.claim_id)] if appointment.claim_id else []
+    writes.append(
+        changed(
+            appointment,
+            status=move.target,
+            cancelled_at=now,
+            cancel_reason=cmd.reason,
+            claim_id=None,
+            updated_at=now,
+            sequence=appointment.sequence + 1,
+        )
     )
-    agency = await agency_of(uow, appointment.agency_id)
-    seeker = await _seeker(uow, appointment)
-    await notify(uow, appointment, seeker, agency, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
-    callbacks.plan_soon(uow, agency.id)  # the freed time may suit a callback
+    writes.append(
+        row_of(
+            audit.event(
+                actor=cmd.actor.audit_name,
+                action="appointment.cancelled",
+                entity=appointment,
+                agency_id=appointment.agency_id,
+            )
+        )
+    )
+    writes += notify(uow, found, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
+    await write_together(uow.session, writes)
+    callbacks.plan_soon(uow, appointment.agency_id)  # the freed time may suit a callback
     if APPOINTMENT.changes_board(move, before):  # a checked-in person leaves the queue
-        await announce(uow, agency, appointment, move.live_event, now)
+        announce(uow, found.agency, appointment, move.live_event, now)
     return appointment
-
-
-async def _seeker(uow: UnitOfWork, appointment: Appointment) -> JobSeeker:
-    seeker = await uow.session.get(JobSeeker, appointment.job_seeker_id)
-    assert seeker is not None
-    return seeker
 
 
 async def reschedule_appointment(
@@ -620,16 +667,19 @@ async def reschedule_appointment(
 ) -> Appointment:
     """Move an appointment atomically: the new time is claimed before the old one is released,
     in one transaction; on conflict nothing changes. The same counsellor is preferred."""
-    appointment, staff = await appointment_for(uow, body.appointment_id, body.actor, for_update=True)
+    found, staff = await appointment_for(uow, body.appointment_id, body.actor, for_update=True)
+    appointment = found.appointment
     APPOINTMENT.move("reschedule", appointment.status)
     _check_cutoff(appointment, staff is not None or is_system(body.actor), now, cutoff)
-    ctx = await _booking(uow, body.actor, appointment.agency_id, appointment.service_id)
-    seeker = await _seeker(uow, appointment)
+    ctx = _bookable(body.actor, found.agency, found.service, appointment.service_id)
+    seeker = found.seeker
     request = SlotRequest(
         counsellor_id=str(body.counsellor_id) if body.counsellor_id else None,
         referent_counsellor_id=str(appointment.counsellor_id),
         language=seeker.interpreter_language or seeker.language,
     )
+    # the claim first (it releases the old one, whose reference the database then clears),
+    # then the appointment's row, its audit row and its messages in one more statement
     slot, claim_id = await _secure(
         uow,
         ctx,
@@ -641,26 +691,30 @@ async def reschedule_appointment(
         replacing=appointment.claim_id,
     )
     previous = appointment.starts_at
-    appointment.starts_at, appointment.ends_at = slot.start, slot.end
-    appointment.counsellor_id, appointment.mode, appointment.claim_id = (
-        uuid.UUID(slot.counsellor_id),
-        slot.mode.value,
-        claim_id,
-    )
-    appointment.assignment_reason, appointment.updated_at = slot.reason, now
-    appointment.sequence += 1
-    await uow.session.flush()
-    audit.record(
-        uow,
-        actor=body.actor.audit_name,
-        action="appointment.rescheduled",
-        entity=appointment,
-        agency_id=appointment.agency_id,
-        previous=previous.isoformat(),
-        starts_at=slot.start.isoformat(),
-        counsellor_id=appointment.counsellor_id,
-    )
-    await notify(
-        uow, appointment, seeker, ctx.agency, "rescheduled", now=now, by_sms=body.channel is Channel.SMS
-    )
+    writes: list[Write] = [
+        changed(
+            appointment,
+            starts_at=slot.start,
+            ends_at=slot.end,
+            counsellor_id=uuid.UUID(slot.counsellor_id),
+            mode=slot.mode.value,
+            claim_id=claim_id,
+            assignment_reason=slot.reason,
+            updated_at=now,
+            sequence=appointment.sequence + 1,
+        ),
+        row_of(
+            audit.event(
+                actor=body.actor.audit_name,
+                action="appointment.rescheduled",
+                entity=appointment,
+                agency_id=appointment.agency_id,
+                previous=previous.isoformat(),
+                starts_at=slot.start.isoformat(),
+                counsellor_id=appointment.counsellor_id,
+            )
+        ),
+    ]
+    writes += notify(uow, found, "rescheduled", now=now, by_sms=body.channel is Channel.SMS)
+    await write_together(uow.session, writes)
     return appointment

@@ -199,12 +199,6 @@ async def appointment_calendar(
 ) -> AppointmentCalendar:
     """One appointment as the calendar event its invitations carry (same ``UID`` and
     ``SEQUENCE``), for its job seeker (manage token) or the agency's staff."""
-    appointment, _ = await appointment_for(uow, appointment_id, actor)
-    agency, service = (
-        await uow.session.execute(
-            select(Agency, Service.name)
-            .join(Service, Service.agency_id == Agency.id)
-            .where(Service.id == appointment.service_id)
-        )
-    ).one()
-    return AppointmentCalendar(appointment_event(appointment, agency, service), agency.timezone)
+    found, _ = await appointment_for(uow, appointment_id, actor)
+    event = appointment_event(found.appointment, found.agency, found.service.name)
+    return AppointmentCalendar(event, found.agency.timezone)

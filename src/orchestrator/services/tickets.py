@@ -36,7 +36,7 @@ from orchestrator.repositories.queue_claims import (
     lock_ticket,
     lock_ticket_and_service,
 )
-from orchestrator.repositories.writes import GUARD_ID, RowChange, insert_together, row_of
+from orchestrator.repositories.writes import GUARD_ID, RowChange, row_of, write_together
 from orchestrator.scheduling.opening import is_open, next_opening
 from orchestrator.scheduling.transitions import TICKET, Move, TicketStatus
 from orchestrator.schemas import e164_phone, phone_region
@@ -211,7 +211,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
     )
     # the person, the ticket and its audit row: one round trip (the counter rows are locked)
     writes = [row_of(seeker)] if seeker is not None else []
-    await insert_together(uow.session, [*writes, row_of(ticket), row_of(issued)])
+    await write_together(uow.session, [*writes, row_of(ticket), row_of(issued)])
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
     # a new ticket moves nobody forward: counters only, no "soon" SMS
