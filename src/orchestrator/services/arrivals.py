@@ -27,7 +27,7 @@ from orchestrator.repositories.appointments import changed
 from orchestrator.repositories.calendars import release_claim
 from orchestrator.repositories.queue import appointment_label, local_day
 from orchestrator.repositories.queue_policy import queue_settings
-from orchestrator.repositories.writes import Write, row_of, write_together
+from orchestrator.repositories.writes import Write, write_together
 from orchestrator.scheduling.transitions import APPOINTMENT
 from orchestrator.services import audit, callbacks
 from orchestrator.services.appointments import appointment_for
@@ -64,10 +64,10 @@ async def _write(
     uow: UnitOfWork, actor: str, action: str, appointment: Appointment, *writes: Write, **data: Any
 ) -> None:
     """The appointment's changes and their audit row, in one statement."""
-    audited = audit.event(
+    audited = audit.row(
         actor=actor, action=action, entity=appointment, agency_id=appointment.agency_id, **data
     )
-    await write_together(uow.session, [*writes, row_of(audited)])
+    await write_together(uow.session, [*writes, audited])
 
 
 async def _staff_appointment(uow: UnitOfWork, cmd: AppointmentStep) -> tuple[Appointment, Principal, Agency]:

@@ -7,18 +7,20 @@ from typing import Any
 
 from orchestrator.db import UnitOfWork
 from orchestrator.models import AuditEvent
-from orchestrator.repositories.writes import row_of
+from orchestrator.repositories.writes import NewRow, row_of
 
 
-def event(*, actor: str, action: str, entity: Any, agency_id: uuid.UUID | None, **data: Any) -> AuditEvent:
-    """The audit row of a change (not yet added to anything)."""
-    return AuditEvent(
-        agency_id=agency_id,
-        actor=actor,
-        action=action,
-        entity_type=type(entity).__tablename__,
-        entity_id=entity.id,
-        data={k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
+def row(*, actor: str, action: str, entity: Any, agency_id: uuid.UUID | None, **data: Any) -> NewRow:
+    """The audit row of a change, to write with it (``writes.write_together``)."""
+    return row_of(
+        AuditEvent(
+            agency_id=agency_id,
+            actor=actor,
+            action=action,
+            entity_type=type(entity).__tablename__,
+            entity_id=entity.id,
+            data={k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
+        )
     )
 
 
@@ -32,4 +34,4 @@ def record(
     **data: Any,
 ) -> None:
     """Add the audit row of a change to the unit of work (written at commit)."""
-    uow.add_rows(row_of(event(actor=actor, action=action, entity=entity, agency_id=agency_id, **data)))
+    uow.add_rows(row(actor=actor, action=action, entity=entity, agency_id=agency_id, **data))

@@ -410,7 +410,7 @@ async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: ti
             expires_at=expires_at,
         )
         drafts.append(hold)
-        placed = audit.event(
+        placed = audit.row(
             actor=body.actor.audit_name,
             action="hold.placed",
             entity=hold,
@@ -419,7 +419,7 @@ async def place_hold(uow: UnitOfWork, body: PlaceHold, *, now: datetime, ttl: ti
             starts_at=slot.start.isoformat(),
             expires_at=expires_at.isoformat(),
         )
-        return [row_of(hold), row_of(placed)]
+        return [row_of(hold), placed]
 
     _, claim_id = await _secure(
         uow,
@@ -581,7 +581,7 @@ class _Draft:
             created_at=self.now,
             updated_at=self.now,  # the invitation's DTSTAMP
         )
-        event = audit.event(
+        booked = audit.row(
             actor=appointment.created_by,
             action="appointment.booked",
             entity=appointment,
@@ -602,7 +602,7 @@ class _Draft:
             token=self.token,
             by_sms=body.channel is Channel.SMS,
         )
-        return [row_of(self.seeker), row_of(appointment), row_of(event), *(m.row for m in self.messages)]
+        return [row_of(self.seeker), row_of(appointment), booked, *(m.row for m in self.messages)]
 
 
 async def get_appointment(uow: UnitOfWork, cmd: GetAppointment) -> Appointment:
@@ -645,13 +645,11 @@ async def cancel_appointment(
         )
     )
     writes.append(
-        row_of(
-            audit.event(
-                actor=cmd.actor.audit_name,
-                action="appointment.cancelled",
-                entity=appointment,
-                agency_id=appointment.agency_id,
-            )
+        audit.row(
+            actor=cmd.actor.audit_name,
+            action="appointment.cancelled",
+            entity=appointment,
+            agency_id=appointment.agency_id,
         )
     )
     writes += notify(uow, found, "cancelled", now=now, by_sms=cmd.channel is Channel.SMS)
@@ -703,16 +701,14 @@ async def reschedule_appointment(
             updated_at=now,
             sequence=appointment.sequence + 1,
         ),
-        row_of(
-            audit.event(
-                actor=body.actor.audit_name,
-                action="appointment.rescheduled",
-                entity=appointment,
-                agency_id=appointment.agency_id,
-                previous=previous.isoformat(),
-                starts_at=slot.start.isoformat(),
-                counsellor_id=appointment.counsellor_id,
-            )
+        audit.row(
+            actor=body.actor.audit_name,
+            action="appointment.rescheduled",
+            entity=appointment,
+            agency_id=appointment.agency_id,
+            previous=previous.isoformat(),
+            starts_at=slot.start.isoformat(),
+            counsellor_id=appointment.counsellor_id,
         ),
     ]
     writes += notify(uow, found, "rescheduled", now=now, by_sms=body.channel is Channel.SMS)

@@ -200,7 +200,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
         call_count=0,
         created_by=caller.actor,
     )
-    issued = audit.event(
+    issued = audit.row(
         actor=caller.actor,
         action="ticket.issued",
         entity=ticket,
@@ -211,7 +211,7 @@ async def issue_ticket(uow: UnitOfWork, body: IssueTicket, *, now: datetime) -> 
     )
     # the person, the ticket and its audit row: one round trip (the counter rows are locked)
     writes = [row_of(seeker)] if seeker is not None else []
-    await write_together(uow.session, [*writes, row_of(ticket), row_of(issued)])
+    await write_together(uow.session, [*writes, row_of(ticket), issued])
     snapshot = snapshot.with_ticket(ticket)
     key = str(ticket.id)
     # a new ticket moves nobody forward: counters only, no "soon" SMS
@@ -322,7 +322,7 @@ async def _start(
 
     async def claim(until: datetime) -> uuid.UUID | None:
         """The service's time up to ``until``, with the ticket's change and its audit row."""
-        audited = audit.event(
+        audited = audit.row(
             actor=caller.actor,
             action="ticket.started",
             entity=ticket,
@@ -338,7 +338,7 @@ async def _start(
             ends_at=until,
             kind="service",
             now=now,
-            rows=[RowChange(TICKETS, ticket.id, started), row_of(audited)],
+            rows=[RowChange(TICKETS, ticket.id, started), audited],
         )
 
     claim_id = await claim(now + expected)
@@ -380,7 +380,7 @@ async def _complete(
     _only_own(caller, ticket)
     move = _move(ticket, "complete")
     seconds = int((now - (ticket.started_at or now)).total_seconds())  # in service means started
-    completed = audit.event(
+    completed = audit.row(
         actor=caller.actor,
         action="ticket.completed",
         entity=ticket,
@@ -388,7 +388,7 @@ async def _complete(
         counsellor_id=ticket.counsellor_id,
         service_seconds=seconds,
     )
-    await complete_ticket(uow.session, ticket, move.target, now, [row_of(completed)])
+    await complete_ticket(uow.session, ticket, move.target, now, [completed])
     ticket = ticket._replace(status=move.target, completed_at=now)
     publish_change(
         uow,
