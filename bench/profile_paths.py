@@ -112,6 +112,12 @@ async def _profile(database_url: str, redis_url: str, n: int) -> dict[str, Any]:
     assert deps.engine is not None
     trips = RoundTrips(deps.engine)
     app = create_app(settings, deps)
+    try:  # what a server process does once started (absent from older commits)
+        from orchestrator.cli import freeze_startup_heap
+    except ImportError:
+        pass
+    else:
+        freeze_startup_heap()
     transport = httpx.ASGITransport(app=app)
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench.local", timeout=60) as http:
