@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -286,3 +287,63 @@ async def test_the_queue_reads_the_same_counsellor_time_as_before(client, sessio
     for desk in desks.values():
         expected = next_work(reference(desk), now, snapshot.state, snapshot.policy)
         assert next_work(desk, now, snapshot.state, snapshot.policy) == expected
+
+
+async def test_a_snapshot_reads_again_only_the_tickets_that_changed_and_never_a_stale_one(
+    client, sessions, clock
+):
+    """The decision's snapshot sends the versions of the tickets this process holds; PostgreSQL
+    returns whole rows only for the others. A ticket changed by anyone (here plain SQL, as another
+    process would) is read again; an unchanged one is the very row already held; a new one
+    appears; a called one leaves the waiting list."""
+    from sqlalchemy import text
+
+    from orchestrator.repositories.queue import load_queue_rows, local_day
+    from orchestrator.scheduling.rules import local_day_bounds
+    from tests.integration.test_walkin_queue import issue, open_agency
+
+    world = await open_agency(client, desks=1)
+    ids = [(await issue(client, world["id"], world["service"]["id"]))["id"] for _ in range(4)]
+    agency_id = uuid.UUID(world["id"])
+    now = clock.now
+    day = local_day(ZoneInfo(TZ), now)
+    bounds = local_day_bounds(day, TZ)
+
+    async def load() -> Any:
+        async with unit_of_work(sessions) as uow:
+            return await load_queue_rows(
+                uow.session, agency_id, day=day, day_start=bounds.start, day_end=bounds.end, now=now
+            )
+
+    first = await load()
+    assert list(first.waiting) == ids
+    async with unit_of_work(sessions) as uow:
+        await uow.session.execute(
+            text("UPDATE walk_in_tickets SET priority = 2 WHERE id = :id"), {"id": ids[1]}
+        )
+        await uow.session.execute(
+            text("UPDATE walk_in_tickets SET status = 'called', call_count = 1 WHERE id = :id"),
+            {"id": ids[3]},
+        )
+    fifth = (await issue(client, world["id"], world["service"]["id"]))["id"]
+    second = await load()
+    assert list(second.waiting) == [ids[0], ids[1], ids[2], fifth]
+    assert second.waiting[ids[1]].priority == 2  # changed: read again, not the held row
+    assert second.waiting[ids[1]].version != first.waiting[ids[1]].version
+    assert second.waiting[ids[0]] is first.waiting[ids[0]]  # unchanged: the row already held
+    assert [row.id for row in second.called] == [uuid.UUID(ids[3])]
+    # what PostgreSQL holds is what the snapshot holds, column by column
+    async with unit_of_work(sessions) as uow:
+        fresh = {
+            str(row.id): row
+            for row in await uow.session.execute(
+                text("SELECT id, priority, status, call_count FROM walk_in_tickets WHERE agency_id = :a"),
+                {"a": agency_id},
+            )
+        }
+    for key, row in second.waiting.items():
+        assert (row.priority, row.status, row.call_count) == (
+            fresh[key].priority,
+            fresh[key].status,
+            fresh[key].call_count,
+        )

@@ -181,17 +181,38 @@ def _select(columns: tuple[Any, ...], cast: dict[str, str] | None = None) -> str
     return ", ".join(column.key + (cast or {}).get(column.key, "") for column in columns)
 
 
-def _snapshot(ticket_columns: tuple[Any, ...]) -> TextClause:
+_OPEN_TICKETS = """FROM walk_in_tickets
+                     WHERE agency_id = :agency_id AND local_day = :day
+                       AND status IN ('waiting', 'called', 'in_service')"""
+_NEEDS = {"needs": "::text[]"}
+# every open ticket as a whole row (the front desk's list)
+_ALL_TICKETS = f"""
+           NULL::uuid[] AS ticket_ids,
+           (SELECT array_agg(t ORDER BY t.seq)
+              FROM (SELECT {_select(TICKET_COLUMNS, _NEEDS)} {_OPEN_TICKETS}) AS t) AS tickets"""  # noqa: S608
+# The decision's tickets as a delta: the ids and versions of every open ticket (in queue order),
+# and whole rows only of those the caller does not already hold in that version (``known``:
+# parallel arrays of ids and versions). A row's version is its ``xmin``, the id of the
+# transaction that wrote it: every change of a ticket makes a new one, and a reader never sees
+# two versions written by one transaction. A call next then decodes the few rows that changed
+# since the process's previous snapshot of the agency, not the whole queue.
+_KNOWN_SQL = "SELECT * FROM unnest(CAST(:known_ids AS uuid[]), CAST(:known_versions AS bigint[]))"
+_CHANGED_TICKETS = f"""
+           (SELECT array_agg(t.id ORDER BY t.seq) FROM (SELECT id, seq {_OPEN_TICKETS}) AS t) AS ticket_ids,
+           (SELECT array_agg(t ORDER BY t.seq)
+              FROM (SELECT {_select(CORE_TICKET_COLUMNS, _NEEDS)}, xmin::text::bigint AS version
+                      {_OPEN_TICKETS} AND (id, xmin::text::bigint) NOT IN ({_KNOWN_SQL})
+                   ) AS t) AS tickets"""  # noqa: S608
+
+
+def _snapshot(tickets: str) -> TextClause:
     # only module constants are interpolated (the SQL above, column names of the models)
     statement = f"""
 WITH parts AS MATERIALIZED (
     SELECT (SELECT array_agg(ROW(sv.id, sv.name, sv.duration_minutes, sv.skill, sv.target_wait_minutes,
                                  sv.ticket_prefix, sv.active, sv.samples::text[]) ORDER BY sv.id)
               FROM ({_SERVICES_SQL}) AS sv) AS services,
-           (SELECT array_agg(t ORDER BY t.seq)
-              FROM (SELECT {_select(ticket_columns, {"needs": "::text[]"})} FROM walk_in_tickets
-                     WHERE agency_id = :agency_id AND local_day = :day
-                       AND status IN ('waiting', 'called', 'in_service')) AS t) AS tickets,
+{tickets},
            (SELECT array_agg(a ORDER BY a.starts_at, a.id)
               FROM (SELECT {_select(APPOINTMENT_COLUMNS)} FROM appointments
                      WHERE agency_id = :agency_id AND status IN ('confirmed', 'checked_in', 'in_progress')
@@ -200,6 +221,7 @@ WITH parts AS MATERIALIZED (
 )
 SELECT l.*,
        CASE WHEN l.first IS NOT FALSE THEN p.services END AS services,
+       CASE WHEN l.first IS NOT FALSE THEN p.ticket_ids END AS ticket_ids,
        CASE WHEN l.first IS NOT FALSE THEN p.tickets END AS tickets,
        CASE WHEN l.first IS NOT FALSE THEN p.appointments END AS appointments
   FROM parts AS p
@@ -215,11 +237,19 @@ SELECT l.*,
     )
 
 
-_CORE_SNAPSHOT = _snapshot(CORE_TICKET_COLUMNS)
-_DISPLAY_SNAPSHOT = _snapshot(TICKET_COLUMNS)
-CoreTicketRow = namedtuple("CoreTicketRow", [column.key for column in CORE_TICKET_COLUMNS])  # type: ignore[misc]
+_CORE_SNAPSHOT = _snapshot(_CHANGED_TICKETS)
+_DISPLAY_SNAPSHOT = _snapshot(_ALL_TICKETS)
+CoreTicketRow = namedtuple(  # type: ignore[misc]
+    "CoreTicketRow", [*(column.key for column in CORE_TICKET_COLUMNS), "version"]
+)
 TicketRow = namedtuple("TicketRow", [column.key for column in TICKET_COLUMNS])  # type: ignore[misc]
 AppointmentRow = namedtuple("AppointmentRow", [column.key for column in APPOINTMENT_COLUMNS])  # type: ignore[misc]
+
+
+# The open tickets of each agency as this process last read them (id → row with its version):
+# what the next snapshot of the agency need not read again. Replaced whole by each snapshot; a
+# request keeps the dictionary it sent, so concurrent snapshots never miss a row.
+_KNOWN: dict[uuid.UUID, dict[uuid.UUID, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -257,15 +287,23 @@ async def load_queue_rows(
         "day_start": day_start,
         "day_end": day_end,
     }
-    statement = _DISPLAY_SNAPSHOT if for_display else _CORE_SNAPSHOT
-    rows = [tuple(row) for row in await session.execute(statement, params)]
-    *_, services, tickets, appointments = rows[0]  # the parts come with the first row
-    counsellors = [row[:-4] for row in rows if row[0] is not None]  # a ledger row, less first and parts
-    ticket_row: Any = TicketRow if for_display else CoreTicketRow
+    if for_display:
+        rows = [tuple(row) for row in await session.execute(_DISPLAY_SNAPSHOT, params)]
+        tickets: list[Any] = [TicketRow._make(values) for values in rows[0][-2] or ()]
+    else:
+        known = _KNOWN.get(agency_id, {})  # this request's own reference: kept rows are found in it
+        params["known_ids"], params["known_versions"] = list(known), [row.version for row in known.values()]
+        rows = [tuple(row) for row in await session.execute(_CORE_SNAPSHOT, params)]
+        ticket_ids, changed = rows[0][-3], rows[0][-2]
+        fresh: dict[uuid.UUID, Any] = {values[0]: CoreTicketRow._make(values) for values in changed or ()}
+        tickets = [fresh.get(ticket_id) or known[ticket_id] for ticket_id in ticket_ids or ()]
+        _KNOWN[agency_id] = {row.id: row for row in tickets}
+    *_, services, _, _, appointments = rows[0]  # the parts come with the first row
+    counsellors = [row[:-5] for row in rows if row[0] is not None]  # a ledger row, less first and parts
     waiting: dict[str, Any] = {}
     called: list[Any] = []
-    for values in tickets or ():
-        row = ticket_row._make(values)
+    row: Any
+    for row in tickets:
         if row.status == "waiting":
             waiting[str(row.id)] = row
         else:

@@ -126,25 +126,45 @@ class Snapshot:
 
 
 def waiting_ticket(row: Any) -> WaitingTicket:
-    """The core's ticket of a row (memoized by the row's values: a queue of 300 is rebuilt on
-    every call next and issue, and its tickets rarely change between two requests)."""
-    return _waiting_ticket(
-        row.id,
-        row.number,
-        row.service_id,
-        row.arrived_at,
-        row.priority,
-        row.language,
-        tuple(row.needs or ()),
-        row.mode,
-        row.preferred_counsellor_id,
-        row.seq,
-        row.call_count,
-        row.last_called_at,
-    )
+    """The core's ticket of a row, memoized: a queue of 300 is rebuilt on every call next and
+    issue, and its tickets rarely change between two requests. A row of the decision's snapshot
+    carries its version (``xmin``), a cheap key; other rows (the front desk's list, a ticket just
+    issued) are keyed by their values."""
+    version = getattr(row, "version", None)
+    if version is None:
+        return _waiting_ticket(*_fields(row))
+    key = (row.id, version)
+    ticket = _BY_VERSION.get(key)
+    if ticket is None:
+        if len(_BY_VERSION) >= MEMO_SIZE:
+            _BY_VERSION.clear()
+        ticket = _BY_VERSION[key] = _waiting_ticket.__wrapped__(*_fields(row))
+    return ticket
 
 
-@lru_cache(maxsize=16_384)
+def _fields(row: Any) -> tuple[Any, ...]:
+    return tuple(tuple(row.needs or ()) if name == "needs" else getattr(row, name) for name in _TICKET_FIELDS)
+
+
+MEMO_SIZE = 16_384
+_BY_VERSION: dict[tuple[Any, int], WaitingTicket] = {}
+_TICKET_FIELDS = (
+    "id",
+    "number",
+    "service_id",
+    "arrived_at",
+    "priority",
+    "language",
+    "needs",
+    "mode",
+    "preferred_counsellor_id",
+    "seq",
+    "call_count",
+    "last_called_at",
+)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
 def _waiting_ticket(
     ticket_id: uuid.UUID,
     number: str,
