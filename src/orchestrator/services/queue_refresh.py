@@ -7,11 +7,13 @@ for a refresh after its commit (``uow.refresh_queue``) and :class:`DebouncedQueu
 forty calls costs one estimate, and the board gets its new counters within ``delay`` (0.25 s by
 default, well inside the board's one second). A request that read the queue anyway (call next,
 issue) publishes its event with the cheap counters (people waiting, desks open); one that did not
-(an appointment's check-in, completion, no-show) publishes its event without them; the refresh adds
-a ``counters`` event with all of them and the typical wait. "Soon" SMS are recorded by the refresh, in its own transaction, once each (outbox dedupe key).
+(an appointment's check-in, completion, no-show) publishes its event without them; the refresh
+adds a ``counters`` event with all of them and the typical wait. "Soon" SMS are recorded by the
+refresh, in its own transaction, once each (outbox dedupe key).
 
 If a process stops between a commit and its refresh, the next change of that agency (in any
-process) re-estimates everything: the refresh reads the whole queue, not a delta.
+process) re-estimates everything: the refresh reads the whole queue's current state, not the
+changes since its last run.
 """
 
 from __future__ import annotations
