@@ -347,3 +347,38 @@ async def test_a_snapshot_reads_again_only_the_tickets_that_changed_and_never_a_
             fresh[key].status,
             fresh[key].call_count,
         )
+
+
+async def test_a_claim_made_between_two_snapshots_is_in_the_second(client, sessions, clock):
+    """The queue's counsellors are memoized by the values of their rows (``day_pairs``): a claim
+    made in between, by any process, changes the row and so the ledger."""
+    from orchestrator.models import Agency
+    from orchestrator.services.queue_snapshot import load_snapshot
+    from tests.integration.test_walkin_queue import open_agency
+
+    world = await open_agency(client, desks=1)
+    agency_id, counsellor = uuid.UUID(world["id"]), uuid.UUID(world["counsellors"][0]["id"])
+    now = clock.now
+
+    async def desk() -> Any:
+        async with unit_of_work(sessions) as uow:
+            agency = await uow.session.get(Agency, agency_id)
+            snapshot = await load_snapshot(uow.session, agency, now)
+            (found,) = snapshot.state.counsellors
+            return found, snapshot.day
+
+    first, _ = await desk()
+    again, _ = await desk()
+    assert again == first and first.commitments == ()
+    async with unit_of_work(sessions) as uow:
+        uow.session.add(
+            Claim(
+                agency_id=agency_id,
+                counsellor_id=counsellor,
+                starts_at=now + timedelta(minutes=20),
+                ends_at=now + timedelta(minutes=50),
+                kind="appointment",
+            )
+        )
+    after, _ = await desk()
+    assert after.commitments == (Interval(now + timedelta(minutes=20), now + timedelta(minutes=50)),)

@@ -181,6 +181,25 @@ class LedgerRows:
     def pairs(self) -> list[tuple[CounsellorRow, LedgerRecord]]:
         return [_pair(*row) for row in self._rows]
 
+    def day_pairs(self) -> list[tuple[CounsellorRow, LedgerRecord]]:
+        """:meth:`pairs` of rows covering a day (the queue's), memoized by the rows' values: the
+        counsellors of a queue come back unchanged on most calls. The rows returned are shared:
+        read them, never change them."""
+        pairs = []
+        for row in self._rows:
+            key = tuple(tuple(value) if type(value) is list else value for value in row)
+            pair = _DAY_PAIRS.get(key)
+            if pair is None:
+                if len(_DAY_PAIRS) >= DAY_PAIRS_KEPT:
+                    _DAY_PAIRS.clear()
+                pair = _DAY_PAIRS[key] = _pair(*row)
+            pairs.append(pair)
+        return pairs
+
+
+DAY_PAIRS_KEPT = 2048  # a day's row is a few kB: a few MB at most
+_DAY_PAIRS: dict[tuple[Any, ...], tuple[CounsellorRow, LedgerRecord]] = {}
+
 
 def _pair(
     id: uuid.UUID,

@@ -311,7 +311,7 @@ async def load_queue_rows(
     called.sort(key=_latest_call_first, reverse=True)
     return QueueRows(
         ServiceRows.of(services or ()),
-        LedgerRows(counsellors).pairs(),
+        LedgerRows(counsellors).day_pairs(),
         waiting,
         called,
         [AppointmentRow._make(values) for values in appointments or ()],

@@ -28,7 +28,7 @@ from orchestrator.repositories.queue import (
     minutes_up,
 )
 from orchestrator.repositories.queue_policy import QueueSettings, queue_settings
-from orchestrator.scheduling.ledger import build_ledgers
+from orchestrator.scheduling.ledger import Ledger, LedgerRecord, build_ledgers
 from orchestrator.scheduling.queue import (
     DeskCounsellor,
     DueAppointment,
@@ -123,6 +123,13 @@ class Snapshot:
         gone = set(item_ids)
         tickets = {k: v for k, v in self.tickets.items() if k not in gone}
         return replace(self, state=self.state.without(gone), tickets=tickets, _order=None, _waits=None)
+
+
+@lru_cache(maxsize=2048)
+def _day_ledger(record: LedgerRecord, tz: str, day: date) -> Ledger:
+    """A counsellor's ledger of one day, memoized by its record (the same record object comes
+    back while the counsellor's rows are unchanged: ``LedgerRows.day_pairs``)."""
+    return build_ledgers([record], tz, day, day)[0]
 
 
 def waiting_ticket(row: Any) -> WaitingTicket:
@@ -234,9 +241,7 @@ def build_snapshot(rows: QueueRows, agency: Agency, now: datetime, tz: ZoneInfo,
     services = rows.services.rows
     durations = _durations(rows.services)
     counsellors = {str(row.id): row for row, _ in rows.counsellors}
-    ledgers = {
-        ledger.id: ledger for ledger in build_ledgers([r for _, r in rows.counsellors], tz.key, day, day)
-    }
+    ledgers = {record.id: _day_ledger(record, tz.key, day) for _, record in rows.counsellors}
     waiting, called = rows.waiting, rows.called
     busy_until: dict[str, datetime] = {}
 
