@@ -287,18 +287,19 @@ async def load_queue_rows(
         "day_start": day_start,
         "day_end": day_end,
     }
-    if for_display:
-        rows = [tuple(row) for row in await session.execute(_DISPLAY_SNAPSHOT, params)]
-        tickets: list[Any] = [TicketRow._make(values) for values in rows[0][-2] or ()]
-    else:
-        known = _KNOWN.get(agency_id, {})  # this request's own reference: kept rows are found in it
+    known = {} if for_display else _KNOWN.get(agency_id, {})  # this request's own reference
+    if not for_display:
         params["known_ids"], params["known_versions"] = list(known), [row.version for row in known.values()]
-        rows = [tuple(row) for row in await session.execute(_CORE_SNAPSHOT, params)]
-        ticket_ids, changed = rows[0][-3], rows[0][-2]
-        fresh: dict[uuid.UUID, Any] = {values[0]: CoreTicketRow._make(values) for values in changed or ()}
+    statement = _DISPLAY_SNAPSHOT if for_display else _CORE_SNAPSHOT
+    rows = [tuple(row) for row in await session.execute(statement, params)]
+    *_, services, ticket_ids, changed, appointments = rows[0]  # the parts come with the first row
+    tickets: list[Any]
+    if for_display:
+        tickets = [TicketRow._make(values) for values in changed or ()]
+    else:  # every open ticket: a row read now, or the one held (same version) in ``known``
+        fresh = {values[0]: CoreTicketRow._make(values) for values in changed or ()}
         tickets = [fresh.get(ticket_id) or known[ticket_id] for ticket_id in ticket_ids or ()]
         _KNOWN[agency_id] = {row.id: row for row in tickets}
-    *_, services, _, _, appointments = rows[0]  # the parts come with the first row
     counsellors = [row[:-5] for row in rows if row[0] is not None]  # a ledger row, less first and parts
     waiting: dict[str, Any] = {}
     called: list[Any] = []

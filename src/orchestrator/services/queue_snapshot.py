@@ -145,7 +145,7 @@ def waiting_ticket(row: Any) -> WaitingTicket:
     if ticket is None:
         if len(_BY_VERSION) >= MEMO_SIZE:
             _BY_VERSION.clear()
-        ticket = _BY_VERSION[key] = _waiting_ticket.__wrapped__(*_fields(row))
+        ticket = _BY_VERSION[key] = _new_waiting_ticket(*_fields(row))
     return ticket
 
 
@@ -171,8 +171,7 @@ _TICKET_FIELDS = (
 )
 
 
-@lru_cache(maxsize=MEMO_SIZE)
-def _waiting_ticket(
+def _new_waiting_ticket(
     ticket_id: uuid.UUID,
     number: str,
     service_id: uuid.UUID,
@@ -200,6 +199,9 @@ def _waiting_ticket(
         call_count=call_count,
         last_called_at=last_called_at,
     )
+
+
+_waiting_ticket = lru_cache(maxsize=MEMO_SIZE)(_new_waiting_ticket)  # keyed by the values
 
 
 def expected_duration(services: ServiceRows, service_id: uuid.UUID) -> timedelta:
